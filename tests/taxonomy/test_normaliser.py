@@ -1,0 +1,238 @@
+"""The Normaliser: crafted phrases land on the right codes, estimator contract, cache."""
+
+from __future__ import annotations
+
+import pickle
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from matching.exceptions import ValidationError
+from matching.taxonomy.normaliser import (
+    Candidate,
+    NormalisationResult,
+    Normaliser,
+    calibrate_thresholds,
+    get_normaliser,
+)
+
+#: Real ROME families used by the fast toy referential (logistics, call centres, welding,
+#: cleaning, roads, accommodation reception).
+TOY_FAMILIES = ("N11", "D14", "H29", "K22", "I12", "M16", "G17")
+
+
+def make_toy_referential(referential):
+    occ = referential.occupations
+    occ = occ[occ["code_rome"].str[:3].isin(TOY_FAMILIES)].reset_index(drop=True)
+    codes = set(occ["code_rome"])
+    links = referential.occupation_skills
+    links = links[links["code_rome"].isin(codes)].reset_index(drop=True)
+    skills = referential.skills
+    skills = skills[skills["code_ogr"].isin(set(links["code_ogr"]))].reset_index(drop=True)
+    titles = referential.job_titles
+    titles = titles[titles["code_rome"].isin(codes)].reset_index(drop=True)
+    return SimpleNamespace(
+        occupations=occ,
+        job_titles=titles,
+        skills=skills,
+        occupation_skills=links,
+        manifest={"toy": sorted(codes)},
+    )
+
+
+@pytest.fixture(scope="session")
+def toy_referential(referential):
+    return make_toy_referential(referential)
+
+
+@pytest.fixture(scope="session")
+def toy_normaliser(toy_referential):
+    return Normaliser(skill_tuning_size=600).fit(toy_referential)
+
+
+@pytest.fixture(scope="session")
+def full_normaliser(referential):
+    return Normaliser(n_jobs=2).fit(referential)
+
+
+def _codes(result: NormalisationResult) -> list[str]:
+    return [c.code for c in result.candidates]
+
+
+# --- behaviour on the toy referential (fast) ---------------------------------------------------
+def test_typed_results_are_sorted_and_scored_between_0_and_1(toy_normaliser):
+    res = toy_normaliser.normalise("préparateur de commandes", top_k=5)
+    assert isinstance(res, NormalisationResult) and res.phrase == "préparateur de commandes"
+    assert all(isinstance(c, Candidate) and c.kind == "occupation" for c in res.candidates)
+    scores = [c.score for c in res.candidates]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert 1 <= len(res.candidates) <= 5
+    assert len(set(_codes(res))) == len(res.candidates)
+    assert res.decision in ("auto", "review", "unknown")
+
+
+def test_order_picking_phrase_lands_on_order_picking(toy_normaliser):
+    res = toy_normaliser.normalise("prepa commandes")
+    assert res.candidates[0].code == "N1103"
+
+
+def test_feminine_and_masculine_titles_give_the_same_fiche(toy_normaliser):
+    a = toy_normaliser.normalise("Préparatrice de commandes (H/F)")
+    b = toy_normaliser.normalise("préparateur commandes")
+    assert a.candidates[0].code == b.candidates[0].code == "N1103"
+
+
+def test_job_title_kind_returns_appellations_with_their_fiche(toy_normaliser):
+    res = toy_normaliser.normalise("Cariste", kind="job_title")
+    best = res.candidates[0]
+    assert best.kind == "job_title" and best.label == "Cariste" and best.code_rome == "N1101"
+    assert best.code == "11679"
+
+
+def test_skill_kind_returns_skill_codes(toy_normaliser, toy_referential):
+    res = toy_normaliser.normalise("conduire un chariot élévateur", kind="skill")
+    label = dict(
+        zip(
+            toy_referential.skills["code_ogr"].astype(str),
+            toy_referential.skills["label"],
+            strict=True,
+        )
+    )
+    assert res.candidates[0].code in label
+    assert "chariot" in res.candidates[0].label.lower()
+
+
+def test_gibberish_is_unknown(toy_normaliser):
+    assert toy_normaliser.normalise("qzxwv kjhgf").decision == "unknown"
+
+
+def test_batch_equals_one_by_one_and_keeps_order(toy_normaliser):
+    phrases = ["cariste", "agent de nettoyage", "", "prepa commandes", "soudeur tig"]
+    batch = toy_normaliser.normalise_batch(phrases)
+    assert [r.phrase for r in batch] == phrases
+    assert batch == [toy_normaliser.normalise(p) for p in phrases]
+    assert batch[2].candidates == () and batch[2].decision == "unknown"
+
+
+def test_n_jobs_does_not_change_results(toy_normaliser):
+    phrases = ["cariste caces 3", "téléconseillère", "agent d'entretien", "soudure"]
+    two = clone(toy_normaliser).set_params(n_jobs=2)
+    two.__dict__.update({k: v for k, v in toy_normaliser.__dict__.items() if k.endswith("_")})
+    assert two.normalise_batch(phrases) == toy_normaliser.normalise_batch(phrases)
+
+
+def test_context_text_moves_an_ambiguous_title_to_the_described_fiche(toy_normaliser):
+    title = "Agent polyvalent (H/F)"
+    description = (
+        "Vous préparez les commandes des clients dans l'entrepôt : prélèvement des produits, "
+        "constitution des colis, emballage et expédition, avec un chariot et un terminal radio."
+    )
+    res = toy_normaliser.normalise_batch([title], contexts=[description], top_k=5)[0]
+    assert "N1103" in _codes(res)
+    assert all(0.0 <= c.score <= 1.0 for c in res.candidates)
+
+
+def test_invalid_calls_are_refused_in_french(toy_normaliser):
+    with pytest.raises(ValidationError, match="kind"):
+        toy_normaliser.normalise("cariste", kind="metier")
+    with pytest.raises(ValidationError, match="top_k"):
+        toy_normaliser.normalise("cariste", top_k=0)
+    with pytest.raises(ValidationError, match="liste"):
+        toy_normaliser.normalise_batch("cariste")
+    with pytest.raises(ValidationError, match="contexts"):
+        toy_normaliser.normalise_batch(["a", "b"], contexts=["x"])
+
+
+def test_thresholds_are_fitted_and_ordered(toy_normaliser):
+    for kind, th in toy_normaliser.thresholds_.items():
+        assert 0.0 <= th["review"] <= th["auto"], kind
+        assert toy_normaliser.tuning_report_[kind]["phrases"] > 0
+
+
+def test_calibration_reaches_the_wanted_precision_on_its_data():
+    rng = np.random.default_rng(0)
+    score = rng.random(2000)
+    hit = rng.random(2000) < score  # higher score, more often right
+    review, auto = calibrate_thresholds(score, hit, hit | (score > 0.3), auto_precision=0.9)
+    assert hit[score >= auto].mean() >= 0.9
+    assert 0.0 <= review <= auto < 1.0
+    # nothing is ever right: never accept automatically
+    _, never = calibrate_thresholds(
+        score, np.zeros(2000, bool), np.zeros(2000, bool), auto_precision=0.9
+    )
+    assert never == np.inf
+
+
+# --- estimator contract --------------------------------------------------------------------------
+def test_estimator_contract(toy_referential, toy_normaliser):
+    est = Normaliser(shortlist_size=20, skill_tuning_size=600)
+    assert est.get_params()["shortlist_size"] == 20
+    cloned = clone(est)
+    assert cloned.get_params() == est.get_params()
+    with pytest.raises(NotFittedError):
+        cloned.normalise("cariste")
+    assert cloned.fit(toy_referential) is cloned
+    phrases = ["cariste caces 3", "prepa commandes", "hotesse accueil"]
+    first = cloned.normalise_batch(phrases)
+    assert cloned.fit(toy_referential).normalise_batch(phrases) == first  # refit: same output
+    restored = pickle.loads(pickle.dumps(cloned))
+    assert restored.normalise_batch(phrases) == first
+    assert all(not k.startswith("_") for k in est.get_params())
+
+
+def test_invalid_hyperparameters_are_refused_at_fit(toy_referential):
+    with pytest.raises(ValidationError, match="kinds"):
+        Normaliser(kinds=("metier",)).fit(toy_referential)
+    with pytest.raises(ValidationError, match="scorers"):
+        Normaliser(scorers=("nope",)).fit(toy_referential)
+
+
+def test_held_out_job_titles_are_not_indexed(toy_referential):
+    held = toy_referential.job_titles
+    held = held[held["label"] == "Cariste d'entrepôt"]["code_ogr"].tolist()
+    est = Normaliser(kinds=("occupation",)).fit(toy_referential, exclude_job_titles=held)
+    labels = set(est.indexes_["occupation"].entries.label)
+    assert held and "Cariste d'entrepôt" not in labels
+    assert "Cariste" in labels  # a fiche label (= its PRINCIPALE appellation) is never held out
+    assert est.excluded_job_titles_ == frozenset(held)
+
+
+# --- the full referential (slow) -----------------------------------------------------------------
+@pytest.mark.slow
+def test_crafted_business_desk_phrases(full_normaliser, referential):
+    fork_lift = full_normaliser.normalise("cariste CACES 3")
+    assert fork_lift.candidates[0].code == "N1101"  # Conducteur de chariot élévateur / cariste
+    call = full_normaliser.normalise("téléconseiller(e) en centre d'appels")
+    v3 = dict(
+        zip(
+            referential.occupations["code_rome"],
+            referential.occupations["code_rome_v3"],
+            strict=True,
+        )
+    )
+    assert any(v3[c] == "D1408" for c in _codes(call)[:3])
+    picking = full_normaliser.normalise("prepa commandes")
+    assert "N1103" in _codes(picking)[:2]
+    welding = full_normaliser.normalise("soudure TIG", kind="skill")
+    assert any(w in welding.candidates[0].label.lower() for w in ("soud", "tig"))
+
+
+@pytest.mark.slow
+def test_get_normaliser_persists_and_reloads(tmp_path, referential):
+    from matching.config import REFERENTIAL_DIR
+    from matching.taxonomy.normaliser import _cached_normaliser
+
+    _cached_normaliser.cache_clear()
+    first = get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path)
+    files = list(tmp_path.glob("normaliser-*.joblib"))
+    assert len(files) == 1
+    assert get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path) is first
+    _cached_normaliser.cache_clear()
+    reloaded = get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path)
+    assert reloaded is not first
+    assert reloaded.normalise("agent autoroute") == first.normalise("agent autoroute")
+    _cached_normaliser.cache_clear()

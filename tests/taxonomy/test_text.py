@@ -1,0 +1,83 @@
+"""French text normalisation: gendered forms, accents, abbreviations, and its invariants."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching.taxonomy.abbreviations import ABBREVIATIONS
+from matching.taxonomy.text import fold_case_accents, fold_token, normalise_text, tokenize
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("Vendeur/Vendeuse", "vendeur"),
+        ("Conducteur / Conductrice de chariot élévateur", "conducteur chariot elevateur"),
+        ("téléconseiller(e) en centre d'appels", "teleconseiller centre appel"),
+        ("Animateur·rice enfance", "animateur enfance"),
+        ("Animateur.rice enfance", "animateur enfance"),
+        ("Chargé-e de mission", "charge mission"),
+        ("coiffeuse", "coiffeur"),
+        ("Technicien / Technicienne", "technicien"),
+        ("Infirmière", "infirmier"),
+        ("Assistante administrative", "assistant administratif"),
+        ("Chef / Cheffe des ventes", "chef vente"),
+        ("Agent de nettoyage (H/F)", "agent nettoyage"),
+        ("Agent de nettoyage H/F CDI", "agent nettoyage"),
+        ("Hôte/hôtesse d'accueil", "hote accueil"),
+    ],
+)
+def test_gendered_and_boilerplate_forms_meet(typed, expected):
+    assert normalise_text(typed) == expected
+
+
+def test_masculine_and_feminine_titles_give_the_same_key():
+    assert normalise_text("Préparatrice de commandes") == normalise_text("préparateur commande")
+    assert normalise_text("Accastilleuse-gréeuse") == normalise_text("Accastilleur-gréeur")
+
+
+def test_abbreviations_are_expanded_after_the_abbreviation():
+    assert normalise_text("soudure TIG").split()[:3] == ["soudure", "tig", "soudage"]
+    assert "preparation" in normalise_text("prepa commandes").split()
+    assert "chariot" in normalise_text("cariste CACES 3").split()
+    assert normalise_text("cariste CACES 3", expand=False) == "cariste cace 3"
+
+
+def test_every_abbreviation_is_a_single_lowercase_ascii_token_with_an_expansion():
+    for key, expansion in ABBREVIATIONS.items():
+        assert key == fold_case_accents(key) and key.isalnum(), key
+        assert normalise_text(expansion), key
+
+
+def test_non_string_input_is_refused_with_a_type_error():
+    with pytest.raises(TypeError, match="texte attendu"):
+        tokenize(None)  # type: ignore[arg-type]
+
+
+@given(st.text())
+@settings(max_examples=400, deadline=None)
+def test_normalisation_is_idempotent_and_total(text):
+    once = normalise_text(text)
+    assert normalise_text(once) == once
+    assert once == once.strip() and "  " not in once
+
+
+@given(st.text(alphabet=st.characters(codec="latin-1"), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_case_and_accents_do_not_matter(text):
+    assert normalise_text(text.upper()) == normalise_text(text.lower())
+    assert normalise_text(fold_case_accents(text)) == normalise_text(text)
+
+
+@given(st.from_regex(r"[a-z]{1,15}", fullmatch=True))
+def test_token_folding_is_idempotent(token):
+    assert fold_token(fold_token(token)) == fold_token(token)
+
+
+@given(st.lists(st.sampled_from(["Agent", "de", "quai", "CACES", "soudure", "(H/F)", "é", "/"])))
+def test_tokens_are_unique_and_never_stop_words(words):
+    tokens = tokenize(" ".join(words))
+    assert len(tokens) == len(set(tokens))
+    assert "de" not in tokens
