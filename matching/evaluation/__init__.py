@@ -1,0 +1,1 @@
+"""Evaluation of Passerelle components: metrics, baselines and reports."""

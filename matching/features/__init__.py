@@ -1,0 +1,1 @@
+"""Vectorisers (scikit-learn fit/transform) putting needs, profiles and courses in one skill space."""

@@ -1,0 +1,1 @@
+"""Retrieval, pair features, rankers, explanations and the MatchingEngine facade."""
