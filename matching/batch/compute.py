@@ -1,0 +1,333 @@
+"""Blocks of jobseekers run through the matching engine, locally (joblib) or on a Dask cluster.
+
+The nightly work is split in blocks of jobseekers. Each block calls the engine contract
+``MatchingEngine.block_results(jobseeker_ids, need_ids=..., top_per_need=..., top_per_jobseeker=...)``
+(see ``docs/design.md``); the results of the blocks are then merged: per need the best
+``top_per_need`` candidates by score, ties broken by jobseeker id; per jobseeker its best
+``top_per_jobseeker`` needs, ties broken by need id. Block outputs are converted at once into
+:class:`BlockFrames` (plain numpy arrays), which are small to send between processes and merge
+with vectorised sorts.
+
+Backends
+--------
+``backend="local"`` runs the blocks with joblib's ``loky`` process pool (``n_jobs`` processes).
+The fitted engine is written **once** to a temporary joblib file (numpy arrays stored raw, loaded
+memory-mapped) and each worker process loads it once and keeps it (module-level cache keyed by
+the file path): sending the engine with every task would pickle hundreds of megabytes per block.
+With ``n_jobs=1`` the blocks run in the calling process and nothing is written.
+
+``backend="dask"`` runs the very same block function on a ``dask.distributed`` cluster. We use
+``Client.scatter(engine, broadcast=True)`` (the fitted engine is shipped once to every worker and
+referenced by a future) and ``Client.map`` over the blocks, rather than joblib's Dask backend:
+``client.map`` gives us the scatter-once of the engine explicitly, per-block retries when a worker
+dies, and results streamed back with ``as_completed`` for progress, while joblib's Dask backend
+would re-serialise the engine argument with each batch. Results are identical to the local
+backend because blocks are pure functions of (engine, block ids) and the merge is deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from matching.exceptions import ConfigurationError, RunError
+
+#: Called after each block with (blocks done, blocks total).
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class BlockFrames:
+    """What one block (or a merge of blocks) produced, as flat arrays.
+
+    ``shortlists``: columns need_id, jobseeker_id, score, explanation (dict or None).
+    ``matches``: columns jobseeker_id, need_id, score.
+    """
+
+    shortlists: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {
+                "need_id": pd.Series(dtype="int64"),
+                "jobseeker_id": pd.Series(dtype="int64"),
+                "score": pd.Series(dtype="float64"),
+                "explanation": pd.Series(dtype=object),
+            }
+        )
+    )
+    matches: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {
+                "jobseeker_id": pd.Series(dtype="int64"),
+                "need_id": pd.Series(dtype="int64"),
+                "score": pd.Series(dtype="float64"),
+            }
+        )
+    )
+
+
+# --- converting the engine's BlockResult ------------------------------------------------------
+def _explanation_dict(expl: Any) -> dict | None:
+    if expl is None:
+        return None
+    if isinstance(expl, dict):
+        return expl
+    to_dict = getattr(expl, "to_dict", None)
+    if to_dict is None:
+        raise RunError(
+            "explication de rapprochement inattendue : objet avec to_dict() attendu, "
+            f"reçu {type(expl).__name__}"
+        )
+    return to_dict()
+
+
+def _flatten_matches(items: Any) -> list:
+    """Matches from a list, a mapping id -> list of matches, or a DataFrame."""
+    if items is None:
+        return []
+    if isinstance(items, dict):
+        out: list = []
+        for key in sorted(items):
+            out.extend(items[key])
+        return out
+    return list(items)
+
+
+def _frame_from(items: Any, *, key: str, with_explanation: bool) -> pd.DataFrame:
+    if isinstance(items, pd.DataFrame):
+        cols = ["need_id", "jobseeker_id", "score"] + (["explanation"] if with_explanation else [])
+        df = items.reindex(columns=cols).copy()
+        if with_explanation:
+            df["explanation"] = [_explanation_dict(e) for e in df["explanation"]]
+    else:
+        flat = _flatten_matches(items)
+        data: dict[str, Any] = {
+            "need_id": np.fromiter((m.need_id for m in flat), dtype=np.int64, count=len(flat)),
+            "jobseeker_id": np.fromiter(
+                (m.jobseeker_id for m in flat), dtype=np.int64, count=len(flat)
+            ),
+            "score": np.fromiter((m.score for m in flat), dtype=np.float64, count=len(flat)),
+        }
+        if with_explanation:
+            data["explanation"] = [_explanation_dict(getattr(m, "explanation", None)) for m in flat]
+        df = pd.DataFrame(data)
+    df["need_id"] = df["need_id"].astype(np.int64)
+    df["jobseeker_id"] = df["jobseeker_id"].astype(np.int64)
+    df["score"] = df["score"].astype(np.float64)
+    if key == "jobseeker":
+        df = df[["jobseeker_id", "need_id", "score"]]
+    return df
+
+
+def to_frames(result: Any) -> BlockFrames:
+    """Convert an engine ``BlockResult`` into :class:`BlockFrames`.
+
+    The engine's result carries, per need, the block's best candidates and, per jobseeker of the
+    block, its best needs; both as lists of ``Match`` (or mappings id -> list of ``Match``, or
+    DataFrames). Attribute names ``shortlists``/``per_need`` and ``matches``/``per_jobseeker``
+    are accepted.
+    """
+    if isinstance(result, BlockFrames):
+        return result
+    per_need = _first_attr(result, ("shortlists", "per_need", "need_shortlists"))
+    per_js = _first_attr(result, ("matches", "per_jobseeker", "jobseeker_matches"))
+    return BlockFrames(
+        shortlists=_frame_from(per_need, key="need", with_explanation=True),
+        matches=_frame_from(per_js, key="jobseeker", with_explanation=False),
+    )
+
+
+def _first_attr(obj: Any, names: Sequence[str]) -> Any:
+    for name in names:
+        if hasattr(obj, name):
+            return getattr(obj, name)
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+    raise RunError(
+        f"résultat de bloc inattendu ({type(obj).__name__}) : attribut parmi {list(names)} attendu"
+    )
+
+
+# --- merging ----------------------------------------------------------------------------------
+def top_k(df: pd.DataFrame, *, group: str, other: str, k: int) -> pd.DataFrame:
+    """Best ``k`` rows per ``group`` by score (descending), ties by ``other`` id (ascending).
+
+    Duplicated (group, other) pairs keep their first occurrence, so callers put fresh rows
+    before reused ones. Returns the rows sorted by group then rank, with a 1-based ``rank``.
+    """
+    if df.empty:
+        out = df.copy()
+        out["rank"] = pd.Series(dtype="int64")
+        return out
+    df = df.drop_duplicates(subset=[group, other], keep="first")
+    order = np.lexsort((df[other].to_numpy(), -df["score"].to_numpy(), df[group].to_numpy()))
+    df = df.iloc[order]
+    g = df[group].to_numpy()
+    starts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    lengths = np.diff(np.r_[starts, len(g)])
+    rank = np.arange(len(g)) - np.repeat(starts, lengths) + 1
+    keep = rank <= k
+    out = df[keep].copy()
+    out["rank"] = rank[keep].astype(np.int64)
+    return out.reset_index(drop=True)
+
+
+def merge_frames(
+    parts: Iterable[BlockFrames], *, top_per_need: int, top_per_jobseeker: int
+) -> BlockFrames:
+    """Merge block outputs (earlier parts win on duplicated pairs) into final top-k tables."""
+    parts = list(parts)
+    sl = [p.shortlists for p in parts if len(p.shortlists)]
+    mt = [p.matches for p in parts if len(p.matches)]
+    empty = BlockFrames()
+    shortlists = pd.concat(sl, ignore_index=True) if sl else empty.shortlists
+    matches = pd.concat(mt, ignore_index=True) if mt else empty.matches
+    return BlockFrames(
+        shortlists=top_k(shortlists, group="need_id", other="jobseeker_id", k=top_per_need),
+        matches=top_k(matches, group="jobseeker_id", other="need_id", k=top_per_jobseeker),
+    )
+
+
+# --- running blocks ---------------------------------------------------------------------------
+def split_blocks(ids: Sequence[int] | np.ndarray, block_size: int) -> list[np.ndarray]:
+    """Sorted ids cut in consecutive blocks of at most ``block_size``."""
+    if block_size < 1:
+        raise ConfigurationError(f"taille de bloc invalide : entier ≥ 1 attendu, reçu {block_size}")
+    arr = np.unique(np.asarray(ids, dtype=np.int64))
+    return [arr[i : i + block_size] for i in range(0, len(arr), block_size)]
+
+
+@dataclass(frozen=True)
+class BlockTask:
+    """One unit of work: jobseekers of the block, needs to rank them for (``None``: all)."""
+
+    jobseeker_ids: np.ndarray
+    need_ids: np.ndarray | None
+    top_per_need: int
+    top_per_jobseeker: int
+    explain: bool
+
+
+def compute_block(engine: Any, task: BlockTask) -> BlockFrames:
+    """Run one block through the engine contract and convert the result (pure function)."""
+    result = engine.block_results(
+        [int(i) for i in task.jobseeker_ids],
+        need_ids=None if task.need_ids is None else [int(i) for i in task.need_ids],
+        top_per_need=task.top_per_need,
+        top_per_jobseeker=task.top_per_jobseeker,
+        explain=task.explain,
+    )
+    return to_frames(result)
+
+
+_WORKER_ENGINES: dict[str, Any] = {}
+
+
+def _compute_block_from_file(path: str, task: BlockTask) -> BlockFrames:
+    engine = _WORKER_ENGINES.get(path)
+    if engine is None:
+        _WORKER_ENGINES.clear()  # one engine per worker at a time (a new run = a new file)
+        engine = _WORKER_ENGINES[path] = joblib.load(path, mmap_mode="r")
+    return compute_block(engine, task)
+
+
+def run_tasks(
+    engine: Any,
+    tasks: list[BlockTask],
+    *,
+    backend: str = "local",
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+    client: Any = None,
+    progress: ProgressFn | None = None,
+) -> list[BlockFrames]:
+    """Run ``tasks`` and return their frames in task order (deterministic whatever the backend).
+
+    Parameters
+    ----------
+    engine : fitted engine honouring the ``block_results`` contract.
+    tasks : blocks to run.
+    backend : ``"local"`` (joblib processes) or ``"dask"`` (dask.distributed).
+    n_jobs : processes for the local backend (scikit-learn meaning; 1 = in this process).
+    scheduler : address of the Dask scheduler (``tcp://host:8786``) for the Dask backend.
+    client : an existing ``distributed.Client`` (tests); overrides ``scheduler``.
+    progress : called with (done, total) after each block.
+    """
+    total = len(tasks)
+    if total == 0:
+        return []
+    if backend == "dask":
+        return _run_dask(engine, tasks, scheduler=scheduler, client=client, progress=progress)
+    if backend != "local":
+        raise ConfigurationError(
+            f"moteur d'exécution inconnu : « local » ou « dask » attendu, reçu « {backend} »"
+        )
+    n = joblib.effective_n_jobs(n_jobs)
+    results: list[BlockFrames] = []
+    if n == 1 or total == 1:
+        for i, task in enumerate(tasks, start=1):
+            results.append(compute_block(engine, task))
+            if progress:
+                progress(i, total)
+        return results
+    with tempfile.TemporaryDirectory(prefix="passerelle-nightly-") as tmp:
+        path = str(Path(tmp) / f"engine-{os.getpid()}.joblib")
+        joblib.dump(engine, path)
+        parallel = joblib.Parallel(n_jobs=n, backend="loky", return_as="generator")
+        gen = parallel(joblib.delayed(_compute_block_from_file)(path, t) for t in tasks)
+        for i, frames in enumerate(gen, start=1):
+            results.append(frames)
+            if progress:
+                progress(i, total)
+    return results
+
+
+def _run_dask(
+    engine: Any,
+    tasks: list[BlockTask],
+    *,
+    scheduler: str | None,
+    client: Any,
+    progress: ProgressFn | None,
+) -> list[BlockFrames]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - dask is a dependency
+        raise ConfigurationError(
+            "moteur « dask » demandé mais dask.distributed n'est pas installé "
+            "(pip install 'dask[distributed]')"
+        ) from exc
+    own = client is None
+    if own:
+        if not scheduler:
+            raise ConfigurationError(
+                "moteur « dask » : adresse du planificateur attendue (--scheduler tcp://hôte:8786)"
+            )
+        client = Client(scheduler)
+    try:
+        engine_future = client.scatter(engine, broadcast=True, hash=False)
+        futures = client.map(
+            compute_block,
+            [engine_future] * len(tasks),
+            tasks,
+            pure=False,
+            retries=2,
+        )
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[BlockFrames | None] = [None] * len(tasks)
+        for done, fut in enumerate(as_completed(futures), start=1):
+            results[index[fut.key]] = fut.result()
+            if progress:
+                progress(done, len(tasks))
+        client.cancel([engine_future])
+        return [r for r in results if r is not None]
+    finally:
+        if own:
+            client.close()
