@@ -1,0 +1,1 @@
+"""Use cases called by the CLI and the API (one module per area); no printing, no HTTP here."""

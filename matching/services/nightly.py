@@ -1,0 +1,919 @@
+"""The nightly run as a use case: run rows, liveness, bulk writes, atomic publication, pruning.
+
+One call of :func:`run_nightly`:
+
+1. **starts a run** (``runs`` row with status ``running``, pid, host, heartbeat) inside one
+   exclusive transaction that also inspects the other ``running`` runs: one whose process is
+   gone (same host and dead pid) or whose heartbeat is older than ``stale_after`` is marked
+   ``abandoned``; a live one makes this call fail with
+   :class:`~matching.exceptions.RunInProgressError`. Exclusivity: a PostgreSQL advisory lock,
+   or SQLite's single writer (the transaction starts with the insert). A heartbeat thread then
+   refreshes ``heartbeat_at`` every few seconds;
+2. removes the rows of abandoned or failed runs, runs the GDPR purge when
+   :mod:`matching.fairness.gdpr` is installed, reads the snapshot, fits the engine;
+3. computes the results (:func:`matching.batch.compute_results`, incremental when possible),
+   the training paths, and writes everything **under the new run id** with bulk inserts
+   (``COPY`` on PostgreSQL, ``executemany`` on SQLite) while readers keep reading the run named
+   by ``publication``;
+4. builds the report (counts, stage durations, model, what changed and why) and **publishes in
+   one transaction**: run status ``complete`` + report, and the ``publication`` pointer moved;
+5. prunes: complete runs beyond the ``keep`` most recent lose their result rows.
+
+A run killed at any point (even ``kill -9``) leaves the published run untouched: its rows are
+under an unpublished id, and the next run marks it abandoned and removes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from matching.batch import BatchOptions, BlockFrames, PreviousRun, compute_results
+from matching.batch.changes import context_fingerprint, entity_fingerprints, shortlist_changes
+from matching.batch.incremental import reusable_pairs
+from matching.batch.paths import compute_paths, path_pairs
+from matching.config import Settings
+from matching.exceptions import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    RunError,
+    RunInProgressError,
+)
+from matching.store import models as m
+from matching.store.db import make_engine, upgrade
+from matching.store.snapshot import load_snapshot
+
+#: Events sent to ``on_event``: dicts with at least ``event`` (run_start, stage_start,
+#: stage_end, progress, recovered, run_end) and ``run_id``.
+EventFn = Callable[[dict], None]
+#: ``(settings, referential) -> unfitted engine`` honouring the engine contract.
+EngineFactory = Callable[[Settings, Any], Any]
+
+STAGES = (
+    "recover",
+    "purge",
+    "snapshot",
+    "fit",
+    "changes",
+    "match",
+    "paths",
+    "write",
+    "report",
+    "publish",
+    "prune",
+)
+ADVISORY_LOCK_KEY = 60_601
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp (the columns are timezone-less; every host writes UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class NightlyResult:
+    """Outcome of :func:`run_nightly`."""
+
+    run_id: int
+    report: dict
+    published: bool = True
+    abandoned: list[int] = field(default_factory=list)
+
+
+# --- liveness --------------------------------------------------------------------------------
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (zombies count as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped) is dead for our purpose
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def run_is_dead(run: m.Run, *, now: datetime, host: str, stale_after: timedelta) -> str | None:
+    """French reason why a ``running`` run is dead, or ``None`` if it may still be alive."""
+    if run.host == host and run.pid is not None and not pid_alive(run.pid):
+        return f"processus {run.pid} absent sur {host}"
+    beat = run.heartbeat_at or run.started_at
+    if beat is not None and now - beat > stale_after:
+        return f"dernier signe de vie le {beat:%Y-%m-%d %H:%M:%S} UTC (délai {stale_after})"
+    if run.pid is None and run.host is None:
+        return "exécution sans identifiant de processus"
+    return None
+
+
+def _lock(conn) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+
+
+def start_run(
+    store: Engine, *, stale_after: timedelta, kind: str | None = None
+) -> tuple[int, list[tuple[int, str]]]:
+    """Insert a ``running`` run for this process; mark dead running runs ``abandoned``.
+
+    Returns the new run id and the (id, reason) of runs marked abandoned. Raises
+    :class:`RunInProgressError` when another run is alive.
+    """
+    host = socket.gethostname()
+    now = utcnow()
+    abandoned: list[tuple[int, str]] = []
+    with store.begin() as conn:
+        _lock(conn)
+        run_id = conn.execute(
+            m.Run.__table__.insert()
+            .values(
+                status="running",
+                started_at=now,
+                pid=os.getpid(),
+                host=host,
+                heartbeat_at=now,
+                stage="recover",
+                kind=kind,
+                model_name="",
+            )
+            .returning(m.Run.__table__.c.id)
+        ).scalar_one()
+        others = conn.execute(
+            select(m.Run.__table__).where(m.Run.status == "running", m.Run.id != run_id)
+        ).all()
+        for row in others:
+            reason = run_is_dead(row, now=now, host=host, stale_after=stale_after)
+            if reason is None:
+                raise RunInProgressError(
+                    f"une exécution nocturne est déjà en cours (n° {row.id}, processus {row.pid} "
+                    f"sur {row.host}, dernier signe de vie le {row.heartbeat_at:%Y-%m-%d %H:%M:%S} "
+                    "UTC) : attendre sa fin ou, si elle est bloquée, l'arrêter"
+                )
+            conn.execute(
+                update(m.Run)
+                .where(m.Run.id == row.id)
+                .values(
+                    status="abandoned",
+                    finished_at=now,
+                    report={"abandoned": reason, "stage": row.stage},
+                )
+            )
+            abandoned.append((int(row.id), reason))
+    return int(run_id), abandoned
+
+
+class Heartbeat:
+    """Background thread refreshing ``runs.heartbeat_at`` (and the current stage)."""
+
+    def __init__(self, store: Engine, run_id: int, interval_s: float) -> None:
+        self.store, self.run_id, self.interval = store, run_id, interval_s
+        self.stage: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="nightly-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def beat(self, stage: str | None = None) -> None:
+        if stage is not None:
+            self.stage = stage
+        values: dict[str, Any] = {"heartbeat_at": utcnow()}
+        if self.stage is not None:
+            values["stage"] = self.stage
+        with self.store.begin() as conn:
+            conn.execute(update(m.Run).where(m.Run.id == self.run_id).values(**values))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except Exception:
+                continue
+
+
+# --- reading ---------------------------------------------------------------------------------
+def published_run_id(store: Engine) -> int | None:
+    """Id of the published run (the one readers see), or ``None``."""
+    with store.connect() as conn:
+        return conn.execute(select(m.Publication.run_id).where(m.Publication.id == 1)).scalar()
+
+
+def _read(conn, sql: str, params: dict, columns: list[str]) -> pd.DataFrame:
+    rows = conn.execute(text(sql), params).fetchall()
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def read_results(store: Engine, run_id: int) -> tuple[BlockFrames, pd.DataFrame]:
+    """Shortlists, matches and paths of a run (JSON kept as stored text on SQLite)."""
+    with store.connect() as conn:
+        sl = _read(
+            conn,
+            "SELECT need_id, jobseeker_id, score, explanation, rank FROM run_shortlists "
+            "WHERE run_id = :r",
+            {"r": run_id},
+            ["need_id", "jobseeker_id", "score", "explanation", "rank"],
+        )
+        mt = _read(
+            conn,
+            "SELECT jobseeker_id, need_id, score, rank FROM run_matches WHERE run_id = :r",
+            {"r": run_id},
+            ["jobseeker_id", "need_id", "score", "rank"],
+        )
+        paths = _read(
+            conn,
+            "SELECT jobseeker_id, need_id, feasible, path FROM run_paths WHERE run_id = :r",
+            {"r": run_id},
+            ["jobseeker_id", "need_id", "feasible", "path"],
+        )
+    for df, cols in (
+        (sl, ["need_id", "jobseeker_id", "rank"]),
+        (mt, ["jobseeker_id", "need_id", "rank"]),
+    ):
+        for c in cols:
+            df[c] = df[c].astype(np.int64)
+        df["score"] = df["score"].astype(np.float64)
+    for c in ("jobseeker_id", "need_id"):
+        paths[c] = paths[c].astype(np.int64)
+    paths["feasible"] = paths["feasible"].astype(bool)
+    return BlockFrames(shortlists=sl, matches=mt), paths
+
+
+def read_fingerprints(store: Engine, run_id: int) -> pd.DataFrame:
+    with store.connect() as conn:
+        df = _read(
+            conn,
+            "SELECT kind, entity_id, fingerprint FROM run_fingerprints WHERE run_id = :r",
+            {"r": run_id},
+            ["kind", "entity_id", "fingerprint"],
+        )
+    df["entity_id"] = df["entity_id"].astype(np.int64)
+    df["fingerprint"] = df["fingerprint"].astype(np.int64)
+    return df
+
+
+def load_previous(store: Engine) -> PreviousRun | None:
+    """The published run, if complete and fingerprinted (the incremental baseline)."""
+    rid = published_run_id(store)
+    if rid is None:
+        return None
+    with store.connect() as conn:
+        run = conn.execute(select(m.Run).where(m.Run.id == rid)).first()
+    if run is None or run.status != "complete":
+        return None
+    fps = read_fingerprints(store, rid)
+    if fps.empty:
+        return None
+    results, paths = read_results(store, rid)
+    context = (run.report or {}).get("context")
+    return PreviousRun(run_id=rid, context=context, fingerprints=fps, results=results, paths=paths)
+
+
+# --- writing ---------------------------------------------------------------------------------
+def _json_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def bulk_insert(store: Engine, table: str, columns: list[str], rows: list[tuple]) -> None:
+    """Insert many rows in one transaction: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
+    if not rows:
+        return
+    with store.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            raw = conn.connection.driver_connection
+            sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+            with raw.cursor() as cur, cur.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+
+
+def write_results(
+    store: Engine,
+    run_id: int,
+    results: BlockFrames,
+    paths: pd.DataFrame,
+    fingerprints: pd.DataFrame,
+    *,
+    chunk: int = 200_000,
+    on_table: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Write a run's rows (several transactions; invisible to readers until publication)."""
+    sl, mt = results.shortlists, results.matches
+    tables = {
+        "run_shortlists": (
+            ["run_id", "need_id", "rank", "jobseeker_id", "score", "explanation"],
+            list(
+                zip(
+                    [run_id] * len(sl),
+                    sl["need_id"].astype(int).tolist(),
+                    sl["rank"].astype(int).tolist(),
+                    sl["jobseeker_id"].astype(int).tolist(),
+                    sl["score"].astype(float).tolist(),
+                    [_json_text(e) for e in sl["explanation"]],
+                    strict=True,
+                )
+            ),
+        ),
+        "run_matches": (
+            ["run_id", "jobseeker_id", "rank", "need_id", "score"],
+            list(
+                zip(
+                    [run_id] * len(mt),
+                    mt["jobseeker_id"].astype(int).tolist(),
+                    mt["rank"].astype(int).tolist(),
+                    mt["need_id"].astype(int).tolist(),
+                    mt["score"].astype(float).tolist(),
+                    strict=True,
+                )
+            ),
+        ),
+        "run_paths": (
+            ["run_id", "jobseeker_id", "need_id", "feasible", "path"],
+            list(
+                zip(
+                    [run_id] * len(paths),
+                    paths["jobseeker_id"].astype(int).tolist(),
+                    paths["need_id"].astype(int).tolist(),
+                    paths["feasible"].astype(bool).tolist(),
+                    [_json_text(p) for p in paths["path"]],
+                    strict=True,
+                )
+            ),
+        ),
+        "run_fingerprints": (
+            ["run_id", "kind", "entity_id", "fingerprint"],
+            list(
+                zip(
+                    [run_id] * len(fingerprints),
+                    fingerprints["kind"].tolist(),
+                    fingerprints["entity_id"].astype(int).tolist(),
+                    fingerprints["fingerprint"].astype(np.int64).tolist(),
+                    strict=True,
+                )
+            ),
+        ),
+    }
+    counts = {}
+    for name, (cols, rows) in tables.items():
+        if on_table:
+            on_table(name)
+        for i in range(0, len(rows), chunk):
+            bulk_insert(store, name, cols, rows[i : i + chunk])
+        counts[name] = len(rows)
+        if store.dialect.name == "postgresql" and "id" in cols:
+            with store.begin() as conn:
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                        f"(SELECT max(id) FROM {name}))"
+                    )
+                )
+    return counts
+
+
+RESULT_TABLES = (m.RunShortlist, m.RunMatch, m.RunPath, m.RunFingerprint)
+
+
+def delete_run_rows(store: Engine, run_ids: list[int]) -> None:
+    """Remove the result rows of runs (one transaction per table; run rows are kept)."""
+    if not run_ids:
+        return
+    for model in RESULT_TABLES:
+        with store.begin() as conn:
+            conn.execute(delete(model).where(model.run_id.in_(run_ids)))
+
+
+def runs_to_clean(store: Engine, *, keep: int) -> list[int]:
+    """Abandoned/failed runs with rows, and complete runs beyond the ``keep`` newest."""
+    with store.connect() as conn:
+        pub = conn.execute(select(m.Publication.run_id).where(m.Publication.id == 1)).scalar()
+        complete = (
+            conn.execute(
+                select(m.Run.id).where(m.Run.status == "complete").order_by(m.Run.id.desc())
+            )
+            .scalars()
+            .all()
+        )
+        broken = (
+            conn.execute(select(m.Run.id).where(m.Run.status.in_(("abandoned", "failed"))))
+            .scalars()
+            .all()
+        )
+        with_rows = set()
+        for model in RESULT_TABLES:
+            with_rows |= set(conn.execute(select(model.run_id).distinct()).scalars().all())
+    old = [r for r in complete[max(keep, 1) :] if r != pub]
+    return sorted(r for r in set(broken) | set(old) if r in with_rows)
+
+
+def publish(store: Engine, run_id: int, *, report: dict, model_name: str, kind: str) -> None:
+    """THE atomic switch: the run becomes complete and the publication pointer names it."""
+    now = utcnow()
+    with store.begin() as conn:
+        _lock(conn)
+        conn.execute(
+            update(m.Run)
+            .where(m.Run.id == run_id)
+            .values(
+                status="complete",
+                finished_at=now,
+                heartbeat_at=now,
+                stage="published",
+                report=report,
+                kind=kind,
+                model_name=model_name[:200],
+            )
+        )
+        moved = conn.execute(
+            update(m.Publication)
+            .where(m.Publication.id == 1)
+            .values(run_id=run_id, published_at=now)
+        ).rowcount
+        if not moved:
+            conn.execute(
+                m.Publication.__table__.insert().values(id=1, run_id=run_id, published_at=now)
+            )
+
+
+def mark_failed(store: Engine, run_id: int, message: str, stage: str | None) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            update(m.Run)
+            .where(m.Run.id == run_id, m.Run.status == "running")
+            .values(
+                status="failed",
+                finished_at=utcnow(),
+                report={"error": message[:2000], "stage": stage},
+            )
+        )
+
+
+# --- the engine -----------------------------------------------------------------------------
+def default_engine_factory(settings: Settings, referential: Any) -> Any:
+    """The current matching engine (trained ranker when one is installed)."""
+    try:
+        from matching.services import matching as matching_service
+    except ImportError:
+        matching_service = None
+    if matching_service is not None:
+        for name in ("load_engine", "make_engine", "current_engine", "build_engine"):
+            fn = getattr(matching_service, name, None)
+            if callable(fn):
+                return (
+                    fn(settings, referential=referential)
+                    if _accepts(fn, "referential")
+                    else fn(settings)
+                )
+    try:
+        from matching.ranking.engine import MatchingEngine
+    except ImportError as exc:
+        raise ConfigurationError(
+            "moteur de rapprochement indisponible : le module matching.ranking.engine est "
+            "attendu pour l'exécution nocturne"
+        ) from exc
+    return MatchingEngine(referential=referential, n_jobs=1)
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def load_engine_factory(spec: str) -> EngineFactory:
+    """``"package.module:callable"`` -> the callable (alternative engines, tests)."""
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ConfigurationError(
+            f"fabrique de moteur invalide : « module:fonction » attendu, reçu « {spec} »"
+        )
+    return getattr(importlib.import_module(module), attr)
+
+
+def model_name_of(engine: Any) -> str:
+    for attr in ("model_name", "ranker_name", "name"):
+        value = getattr(engine, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(engine).__name__
+
+
+def referential_version(referential: Any) -> str:
+    manifest = getattr(referential, "manifest", None)
+    if isinstance(manifest, dict):
+        return json.dumps(manifest.get("tables", manifest), sort_keys=True, default=str)
+    from matching.config import REFERENTIAL_DIR
+
+    path = getattr(referential, "directory", REFERENTIAL_DIR)
+    try:
+        return os.fspath(path) and open(os.path.join(path, "manifest.json")).read()
+    except OSError:
+        return "inconnu"
+
+
+# --- the use case ---------------------------------------------------------------------------
+def connect(settings: Settings, *, migrate: bool = True) -> Engine:
+    """Migrated engine on the configured database; unreachable -> DatabaseUnavailableError."""
+    url = settings.effective_database_url
+    store = make_engine(url)
+    try:
+        with store.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        if migrate:
+            upgrade(store)
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseUnavailableError(
+            f"base de données injoignable ({store.url.render_as_string(hide_password=True)}) : "
+            f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip().splitlines()[0]}"
+        ) from exc
+    return store
+
+
+def run_nightly(
+    settings: Settings,
+    *,
+    options: BatchOptions | None = None,
+    today: date | None = None,
+    keep: int = 3,
+    stale_after: timedelta = timedelta(minutes=15),
+    heartbeat_s: float = 5.0,
+    engine_factory: EngineFactory | None = None,
+    store: Engine | None = None,
+    client: Any = None,
+    on_event: EventFn | None = None,
+) -> NightlyResult:
+    """Run the nightly matching and publish it atomically (see the module docstring).
+
+    Parameters
+    ----------
+    settings : Settings (database, referential, models).
+    options : :class:`~matching.batch.BatchOptions` (sizes, blocks, backend, n_jobs...).
+    today : the date the run describes (default: today).
+    keep : complete runs whose rows are kept (the published one always is).
+    stale_after : a ``running`` run without heartbeat for this long is considered dead.
+    heartbeat_s : heartbeat period.
+    engine_factory : ``(settings, referential) -> engine``; default the current engine.
+    store : an existing SQLAlchemy engine (default: the configured database).
+    client : an existing ``distributed.Client`` for ``backend="dask"``.
+    on_event : progress callback (dict events).
+
+    Returns
+    -------
+    NightlyResult
+    """
+    options = options or BatchOptions(n_jobs=settings.n_jobs)
+    if keep < 1:
+        raise ConfigurationError(f"nombre d'exécutions à conserver : ≥ 1 attendu, reçu {keep}")
+    today = today or date.today()
+    store = store or connect(settings)
+    emit = on_event or (lambda _e: None)
+    t_run = time.perf_counter()
+    run_id, abandoned = start_run(store, stale_after=stale_after)
+    emit({"event": "run_start", "run_id": run_id, "as_of": today.isoformat()})
+    for rid, reason in abandoned:
+        emit({"event": "recovered", "run_id": run_id, "abandoned_run": rid, "reason": reason})
+    durations: dict[str, float] = {}
+    current: dict[str, Any] = {"stage": None, "t": 0.0}
+
+    with Heartbeat(store, run_id, heartbeat_s) as hb:
+
+        def stage(name: str) -> None:
+            if current["stage"] is not None:
+                durations[current["stage"]] = round(time.perf_counter() - current["t"], 3)
+                emit(
+                    {
+                        "event": "stage_end",
+                        "run_id": run_id,
+                        "stage": current["stage"],
+                        "seconds": durations[current["stage"]],
+                    }
+                )
+            current.update(stage=name, t=time.perf_counter())
+            if name:
+                hb.beat(name)
+                emit({"event": "stage_start", "run_id": run_id, "stage": name})
+
+        try:
+            stage("recover")
+            cleaned = runs_to_clean(store, keep=keep + 1)  # keep: done after publication
+            broken_only = [r for r in cleaned if _status(store, r) in ("abandoned", "failed")]
+            delete_run_rows(store, broken_only)
+
+            stage("purge")
+            purge = _purge(store, today)
+
+            stage("snapshot")
+            from matching.taxonomy.referential import load_referential
+
+            snapshot = load_snapshot(store, as_of=today)
+            referential = load_referential(settings.referential_dir)
+
+            stage("fit")
+            factory = engine_factory or default_engine_factory
+            engine = factory(settings, referential).fit(snapshot)
+            model = model_name_of(engine)
+
+            stage("changes")
+            fps = entity_fingerprints(snapshot)
+            with store.connect() as conn:
+                corrections = _read(
+                    conn,
+                    "SELECT kind, phrase_key, code FROM normalisation_corrections ORDER BY id",
+                    {},
+                    ["kind", "phrase_key", "code"],
+                )
+            context = context_fingerprint(
+                model=model,
+                referential_version=referential_version(referential),
+                corrections=corrections,
+                fingerprints=fps,
+                as_of=today if getattr(engine, "uses_as_of", True) else None,
+                settings=options.result_settings(),
+            )
+            previous = load_previous(store)
+
+            stage("match")
+
+            def progress(done: int, total: int) -> None:
+                emit(
+                    {
+                        "event": "progress",
+                        "run_id": run_id,
+                        "stage": "match",
+                        "done": done,
+                        "total": total,
+                    }
+                )
+
+            outcome = compute_results(
+                engine,
+                snapshot,
+                fingerprints=fps,
+                context=context,
+                previous=previous,
+                options=options,
+                client=client,
+                progress=progress,
+            )
+            results = outcome.results
+
+            stage("paths")
+            pairs = path_pairs(results.shortlists, per_need=options.paths_per_need)
+            reused_paths = 0
+            if outcome.kind == "incremental" and previous is not None:
+                ok = reusable_pairs(
+                    previous.results.shortlists,
+                    jobseekers=outcome.changes["jobseeker"],
+                    needs=outcome.changes["need"],
+                    per_need=options.paths_per_need,
+                )
+                reuse = pairs.merge(ok, how="inner")
+                pairs = pairs.merge(ok, how="left", indicator=True)
+                pairs = pairs[pairs["_merge"] == "left_only"][["need_id", "jobseeker_id"]]
+                old = previous.paths.merge(reuse, how="inner")
+                reused_paths = len(old)
+            else:
+                old = None
+            fresh_paths = compute_paths(snapshot, referential, pairs)
+            paths = (
+                pd.concat([fresh_paths, old], ignore_index=True)
+                if old is not None and len(old)
+                else fresh_paths
+            )
+
+            stage("write")
+            written = write_results(
+                store,
+                run_id,
+                results,
+                paths,
+                fps,
+                on_table=lambda name: hb.beat(f"write:{name}"[:40]),
+            )
+
+            stage("report")
+            prev_sl = previous.results.shortlists if previous is not None else None
+            if prev_sl is None:
+                pub = published_run_id(store)
+                prev_sl = read_results(store, pub)[0].shortlists if pub is not None else None
+            changes_report = (
+                shortlist_changes(
+                    prev_sl,
+                    results.shortlists,
+                    snapshot,
+                    changed_jobseekers=outcome.changes.get("jobseeker").changed
+                    if outcome.changes
+                    else None,
+                )
+                if prev_sl is not None
+                else None
+            )
+            durations[current["stage"]] = round(time.perf_counter() - current["t"], 3)
+            report = {
+                "run_id": run_id,
+                "kind": outcome.kind,
+                "why_full": outcome.reason_full or None,
+                "as_of": today.isoformat(),
+                "model": model,
+                "context": context,
+                "previous_run_id": previous.run_id
+                if previous is not None
+                else published_run_id(store),
+                "options": {
+                    **options.result_settings(),
+                    "block_size": options.block_size,
+                    "backend": options.backend,
+                    "n_jobs": options.n_jobs,
+                    "blocks": outcome.blocks,
+                },
+                "counts": {
+                    "open_needs": int((snapshot.needs["status"] == "open").sum())
+                    if len(snapshot.needs)
+                    else 0,
+                    "active_jobseekers": int((snapshot.jobseekers["status"] == "active").sum())
+                    if len(snapshot.jobseekers)
+                    else 0,
+                    "courses": len(snapshot.courses),
+                    "shortlist_rows": written["run_shortlists"],
+                    "needs_with_shortlist": int(results.shortlists["need_id"].nunique()),
+                    "match_rows": written["run_matches"],
+                    "paths": written["run_paths"],
+                    "paths_feasible": int(paths["feasible"].astype(bool).sum())
+                    if len(paths)
+                    else 0,
+                    "paths_computed": len(fresh_paths),
+                    "paths_reused": reused_paths,
+                    **outcome.plan_counts,
+                },
+                "entities": {k: v.counts() for k, v in outcome.changes.items()},
+                "changes": changes_report,
+                "purge": purge,
+                "abandoned_runs": [{"run_id": r, "reason": why} for r, why in abandoned],
+                "durations_s": durations,
+            }
+
+            stage("publish")
+            report["durations_s"] = dict(durations)
+            report["total_s"] = round(time.perf_counter() - t_run, 3)
+            publish(store, run_id, report=report, model_name=model, kind=outcome.kind)
+
+            stage("prune")
+            delete_run_rows(store, runs_to_clean(store, keep=keep))
+            stage("")
+            hb.beat("done")
+        except BaseException as exc:
+            failed_stage = current["stage"]
+            with contextlib.suppress(Exception):
+                mark_failed(store, run_id, f"{type(exc).__name__}: {exc}", failed_stage)
+            if isinstance(exc, (RunError, KeyboardInterrupt, SystemExit)):
+                raise
+            raise RunError(
+                f"l'exécution nocturne n° {run_id} a échoué à l'étape « {failed_stage} » : {exc}"
+            ) from exc
+    report["total_s"] = round(time.perf_counter() - t_run, 3)
+    emit({"event": "run_end", "run_id": run_id, "report": report})
+    return NightlyResult(run_id=run_id, report=report, abandoned=[r for r, _ in abandoned])
+
+
+def _status(store: Engine, run_id: int) -> str | None:
+    with store.connect() as conn:
+        return conn.execute(select(m.Run.status).where(m.Run.id == run_id)).scalar()
+
+
+def _purge(store: Engine, today: date) -> Any:
+    """GDPR purge of expired profiles when the fairness package provides it."""
+    try:
+        from matching.fairness.gdpr import purge_expired
+    except ImportError:
+        return {"skipped": "module matching.fairness.gdpr absent"}
+    out = purge_expired(store, today)
+    if hasattr(out, "to_dict"):
+        out = out.to_dict()
+    elif hasattr(out, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        out = asdict(out)
+    try:
+        json.dumps(out, default=str)
+        return json.loads(json.dumps(out, default=str))
+    except (TypeError, ValueError):
+        return {"result": repr(out)}
+
+
+def run_history(store: Engine, *, limit: int = 10) -> list[dict]:
+    """Recent runs (id, status, kind, stage, started, finished, model) for ``nightly --status``."""
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(
+                m.Run.id,
+                m.Run.status,
+                m.Run.kind,
+                m.Run.stage,
+                m.Run.started_at,
+                m.Run.finished_at,
+                m.Run.model_name,
+                m.Run.host,
+                m.Run.pid,
+            )
+            .order_by(m.Run.id.desc())
+            .limit(limit)
+        ).all()
+        pub = conn.execute(select(m.Publication.run_id).where(m.Publication.id == 1)).scalar()
+        counts = dict(
+            conn.execute(
+                select(m.RunShortlist.run_id, func.count()).group_by(m.RunShortlist.run_id)
+            ).all()
+        )
+    return [
+        {**r._asdict(), "published": r.id == pub, "shortlist_rows": int(counts.get(r.id, 0))}
+        for r in rows
+    ]
+
+
+# --- synthetic territories (tests, benchmarks) -----------------------------------------------
+TERRITORY_ORDER = (
+    "employers",
+    "needs",
+    "need_skills",
+    "jobseekers",
+    "jobseeker_skills",
+    "jobseeker_experiences",
+    "providers",
+    "courses",
+    "course_skills",
+    "course_sessions",
+)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def load_territory(store: Engine, territory: Any, *, chunk: int = 100_000) -> dict[str, int]:
+    """Bulk-insert a :class:`matching.batch.synthetic.Territory` into an empty store."""
+    counts = {}
+    for name in TERRITORY_ORDER:
+        df = territory.tables.get(name)
+        if df is None or df.empty:
+            continue
+        cols = list(df.columns)
+        rows = [tuple(_plain(v) for v in row) for row in df.itertuples(index=False, name=None)]
+        for i in range(0, len(rows), chunk):
+            bulk_insert(store, name, cols, rows[i : i + chunk])
+        counts[name] = len(rows)
+        if store.dialect.name == "postgresql" and "id" in cols:
+            with store.begin() as conn:
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                        f"(SELECT max(id) FROM {name}))"
+                    )
+                )
+    return counts

@@ -1,0 +1,558 @@
+"""Serving use cases behind the API and the pages: shortlists (published run or fresh engine)
+with pseudonymisation per role, a jobseeker's matches, training paths, recruitment plans,
+counsellor / employer decisions, exports (CSV / Excel), free-text suggestions, run reports.
+
+Pseudonymisation rule: a shortlist shows pseudonymous references only. The business desk (and
+an administrator) additionally sees the name of a candidate once a counsellor has proposed that
+person for that need (an ``outcomes`` row ``proposed`` exists); each such display is written to
+the audit log (reason ``proposition``). Counsellors see which candidates are in their own
+caseload and open the person's page (identity read with a reason code) from there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from matching.config import Settings
+from matching.exceptions import NotFoundError, PermissionDeniedError, ValidationError
+from matching.services import audit
+from matching.services.accounts import Principal
+from matching.store import models as m
+
+#: Events each role may record (admin: all). Counsellors only for their own caseload; the desk
+#: only for a candidate already proposed for that need.
+DECISION_EVENTS = {
+    "counsellor": ("proposed", "rejected", "withdrawn"),
+    "desk": ("interviewed", "hired", "rejected"),
+    "admin": m.OUTCOME_EVENTS,
+}
+EVENT_LABELS = {
+    "proposed": "proposé·e",
+    "interviewed": "en entretien",
+    "hired": "embauché·e",
+    "rejected": "écarté·e",
+    "withdrawn": "retiré·e",
+}
+
+
+# --- the fitted engine, once per process --------------------------------------------------------
+class EngineCache:
+    """A fitted :class:`~matching.ranking.engine.MatchingEngine` kept between requests.
+
+    It is refitted when the data it was fitted on changed: a cheap fingerprint (row counts and
+    last update times of needs, jobseekers, courses, sessions and their skills) is read at most
+    every ``check_every_s`` seconds. Refits are serialised by a lock; readers keep using the
+    previous engine meanwhile.
+    """
+
+    def __init__(self, settings: Settings, store: Engine, *, referential: Any = None,
+                 check_every_s: float = 2.0) -> None:  # fmt: skip
+        self.settings = settings
+        self.store = store
+        self.referential = referential
+        self.check_every_s = check_every_s
+        self._engine = None
+        self._fingerprint: tuple | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def fingerprint(self) -> tuple:
+        parts = []
+        with self.store.connect() as conn:
+            for model in (m.Need, m.Jobseeker, m.Course, m.CourseSession):
+                parts.extend(conn.execute(select(func.count(), func.max(model.updated_at))).one())
+            for model in (m.NeedSkill, m.JobseekerSkill, m.CourseSkill):
+                parts.append(conn.execute(select(func.count()).select_from(model)).scalar())
+        return tuple(str(p) for p in parts)
+
+    def get(self):
+        now = time.monotonic()
+        if self._engine is not None and now - self._checked < self.check_every_s:
+            return self._engine
+        fp = self.fingerprint()
+        if self._engine is not None and fp == self._fingerprint:
+            self._checked = now
+            return self._engine
+        with self._lock:
+            if self._engine is None or fp != self._fingerprint:
+                from matching.services.matching import load_engine
+                from matching.store.snapshot import load_snapshot
+
+                engine = load_engine(self.settings, referential=self.referential)
+                self._engine = engine.fit(load_snapshot(self.store))
+                self._fingerprint = fp
+            self._checked = time.monotonic()
+        return self._engine
+
+
+# --- shortlists ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CandidateView:
+    rank: int
+    jobseeker_ref: str
+    score: float
+    explanation: dict | None
+    status: str | None = None  # last decision for this need (outcomes.event)
+    name: str | None = None  # only once proposed, for the desk and admins
+    in_my_caseload: bool = False
+
+
+@dataclass(frozen=True)
+class ShortlistView:
+    need_ref: str
+    need_id: int
+    source: str  # "publication" | "calcul immédiat"
+    run_id: int | None
+    candidates: list[CandidateView] = field(default_factory=list)
+
+
+def _need_id(store: Engine, ref: str) -> int:
+    with store.connect() as conn:
+        found = conn.execute(select(m.Need.id).where(m.Need.ref == ref)).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"besoin {ref!r} introuvable")
+    return int(found)
+
+
+def published_run_id(store: Engine) -> int | None:
+    with store.connect() as conn:
+        return conn.execute(
+            select(m.Publication.run_id).where(m.Publication.id == 1)
+        ).scalar_one_or_none()
+
+
+def _decisions(conn, need_id: int) -> dict[int, str]:
+    """Last event per jobseeker for a need (by date then insertion order)."""
+    rows = conn.execute(
+        select(m.Outcome.jobseeker_id, m.Outcome.event)
+        .where(m.Outcome.need_id == need_id)
+        .order_by(m.Outcome.event_date, m.Outcome.id)
+    ).all()
+    return {int(j): e for j, e in rows}
+
+
+def _proposed(conn, need_id: int) -> set[int]:
+    return set(
+        conn.execute(
+            select(m.Outcome.jobseeker_id).where(
+                m.Outcome.need_id == need_id, m.Outcome.event == "proposed"
+            )
+        ).scalars()
+    )
+
+
+def shortlist_view(
+    store: Engine,
+    who: Principal,
+    need_ref: str,
+    *,
+    fresh: bool = False,
+    top: int = 50,
+    engines: EngineCache | None = None,
+) -> ShortlistView:
+    """A need's shortlist as ``who`` may see it (see the module docstring)."""
+    need_id = _need_id(store, need_ref)
+    if fresh:
+        if engines is None:
+            raise ValidationError("calcul immédiat indisponible : moteur non chargé")
+        found = engines.get().shortlist(need_id, top=top, explain=True)
+        raw = [
+            (x.rank, x.jobseeker_id, x.score, x.explanation.to_dict() if x.explanation else None)
+            for x in found
+        ]
+        run_id, source = None, "calcul immédiat"
+    else:
+        run_id = published_run_id(store)
+        raw = []
+        if run_id is not None:
+            with store.connect() as conn:
+                raw = conn.execute(
+                    select(
+                        m.RunShortlist.rank,
+                        m.RunShortlist.jobseeker_id,
+                        m.RunShortlist.score,
+                        m.RunShortlist.explanation,
+                    )
+                    .where(m.RunShortlist.run_id == run_id, m.RunShortlist.need_id == need_id)
+                    .order_by(m.RunShortlist.rank)
+                    .limit(top)
+                ).all()
+        source = "publication"
+    ids = [int(r[1]) for r in raw]
+    with store.connect() as conn:
+        people = {
+            int(i): (ref, c)
+            for i, ref, c in conn.execute(
+                select(m.Jobseeker.id, m.Jobseeker.ref, m.Jobseeker.counsellor_id).where(
+                    m.Jobseeker.id.in_(ids)
+                )
+            ).all()
+        }
+        decisions = _decisions(conn, need_id)
+        names: dict[int, str] = {}
+        if who.role in ("desk", "admin"):
+            shown = sorted(_proposed(conn, need_id) & set(ids))
+            if shown:
+                names = {
+                    int(j): f"{f} {last}".strip()
+                    for j, f, last in conn.execute(
+                        select(
+                            m.JobseekerIdentity.jobseeker_id,
+                            m.JobseekerIdentity.first_name,
+                            m.JobseekerIdentity.last_name,
+                        ).where(m.JobseekerIdentity.jobseeker_id.in_(shown))
+                    ).all()
+                }
+    if names:
+        audit.record(
+            store,
+            username=who.username,
+            action="lecture_nom_liste",
+            entity_refs=[people[j][0] for j in sorted(names)],
+            reason_code="proposition",
+            detail=f"nom affiché dans la liste du besoin {need_ref} (candidat·e proposé·e)",
+        )
+    out = []
+    for rank, j, score, expl in raw:
+        if int(j) not in people:  # erased since the run: skip, ranks stay as published
+            continue
+        if isinstance(expl, str):
+            expl = json.loads(expl)
+        ref, counsellor = people[int(j)]
+        out.append(
+            CandidateView(
+                rank=int(rank),
+                jobseeker_ref=ref,
+                score=float(score),
+                explanation=expl,
+                status=decisions.get(int(j)),
+                name=names.get(int(j)),
+                in_my_caseload=who.role == "counsellor" and counsellor == who.id,
+            )
+        )
+    return ShortlistView(need_ref, need_id, source, None if fresh else run_id, out)
+
+
+# --- a jobseeker's matches ------------------------------------------------------------------
+@dataclass(frozen=True)
+class MatchView:
+    rank: int
+    need_ref: str
+    title: str
+    employer: str
+    hiring_date: date
+    score: float
+    explanation: dict | None = None
+
+
+def matches_view(
+    store: Engine, jobseeker_id: int, *, fresh: bool = False, top: int = 20,
+    engines: EngineCache | None = None,
+) -> tuple[str, int | None, list[MatchView]]:  # fmt: skip
+    """(source, run id, top needs) of a jobseeker: the published run's, or computed now."""
+    if fresh:
+        if engines is None:
+            raise ValidationError("calcul immédiat indisponible : moteur non chargé")
+        found = engines.get().matches_for_jobseeker(jobseeker_id, top=top, explain=True)
+        raw = [
+            (x.rank, x.need_id, x.score, x.explanation.to_dict() if x.explanation else None)
+            for x in found
+        ]
+        source, run_id = "calcul immédiat", None
+    else:
+        source, run_id = "publication", published_run_id(store)
+        raw = []
+        if run_id is not None:
+            with store.connect() as conn:
+                raw = [
+                    (*r, None)
+                    for r in conn.execute(
+                        select(m.RunMatch.rank, m.RunMatch.need_id, m.RunMatch.score)
+                        .where(m.RunMatch.run_id == run_id, m.RunMatch.jobseeker_id == jobseeker_id)
+                        .order_by(m.RunMatch.rank)
+                        .limit(top)
+                    ).all()
+                ]
+    with store.connect() as conn:
+        needs = {
+            int(i): (ref, t, d, e)
+            for i, ref, t, d, e in conn.execute(
+                select(
+                    m.Need.id, m.Need.ref, m.Need.title_typed, m.Need.hiring_date, m.Employer.name
+                )
+                .join(m.Employer)
+                .where(m.Need.id.in_([int(r[1]) for r in raw]))
+            ).all()
+        }
+    out = [
+        MatchView(int(rank), *needs[int(n)][:2], needs[int(n)][3], needs[int(n)][2], float(s), ex)
+        for rank, n, s, ex in raw
+        if int(n) in needs
+    ]
+    return source, run_id, out
+
+
+# --- training paths -----------------------------------------------------------------------------
+def path_view(settings: Settings, store: Engine, jobseeker_id: int, need_ref: str) -> dict:
+    """The training path of a jobseeker towards a need: the published run's when it computed
+    one, else computed now (:func:`matching.services.planning.path_for`). Raises
+    :class:`~matching.exceptions.NoTrainingPathError` when none exists before the hiring date."""
+    need_id = _need_id(store, need_ref)
+    run_id = published_run_id(store)
+    if run_id is not None:
+        with store.connect() as conn:
+            row = conn.execute(
+                select(m.RunPath.feasible, m.RunPath.path).where(
+                    m.RunPath.run_id == run_id,
+                    m.RunPath.jobseeker_id == jobseeker_id,
+                    m.RunPath.need_id == need_id,
+                )
+            ).first()
+        if row is not None and row.feasible and row.path:
+            path = json.loads(row.path) if isinstance(row.path, str) else row.path
+            if "summary" in path and "steps" in path:
+                return {**path, "source": "publication", "run_id": run_id}
+    from matching.services.planning import path_for
+
+    return {**path_for(settings, jobseeker_id, need_id, store=store).to_dict(),
+            "source": "calcul immédiat", "run_id": None}  # fmt: skip
+
+
+# --- recruitment plans --------------------------------------------------------------------------
+def plans_dir(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "plans"
+
+
+def make_plan(
+    settings: Settings, store: Engine, need_refs: list[str], *, by: str, as_of: date | None = None
+) -> dict:
+    """Plan needs together (cohort plan), save its JSON and its timeline chart (PNG) under
+    ``data_dir/plans/<id>``; returns the plan dict with ``id``, ``need_refs`` and ``by``."""
+    from matching.services.planning import plan_for
+
+    if not need_refs:
+        raise ValidationError("plan : au moins un besoin attendu")
+    for ref in need_refs:
+        _need_id(store, ref)
+    plan_id = uuid.uuid4().hex[:12]
+    folder = plans_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = plan_for(settings, need_refs, as_of=as_of, store=store, chart=folder / f"{plan_id}.png")
+    data = {"id": plan_id, "need_refs": list(need_refs), "by": by, **plan.to_dict()}
+    (folder / f"{plan_id}.json").write_text(json.dumps(data, ensure_ascii=False, default=str))
+    return data
+
+
+def _plan_file(settings: Settings, plan_id: str, suffix: str) -> Path:
+    if not plan_id.isalnum():
+        raise NotFoundError(f"plan {plan_id!r} introuvable")
+    path = plans_dir(settings) / f"{plan_id}{suffix}"
+    if not path.exists():
+        raise NotFoundError(f"plan {plan_id!r} introuvable")
+    return path
+
+
+def load_plan(settings: Settings, plan_id: str) -> dict:
+    return json.loads(_plan_file(settings, plan_id, ".json").read_text())
+
+
+def plan_chart(settings: Settings, plan_id: str) -> bytes:
+    return _plan_file(settings, plan_id, ".png").read_bytes()
+
+
+# --- decisions ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DecisionOut:
+    need_ref: str
+    jobseeker_ref: str
+    event: str
+    event_date: date
+    by_user: str
+    status: str  # created | unchanged
+
+
+def record_decision(
+    store: Engine,
+    who: Principal,
+    *,
+    need_ref: str,
+    jobseeker_ref: str,
+    event: str,
+    event_date: date | None = None,
+) -> DecisionOut:
+    """Write a decision to ``outcomes`` (what the ranker learns from), checking who may."""
+    from matching.store.db import session_scope
+    from matching.store.repository import Repository
+
+    if event not in m.OUTCOME_EVENTS:
+        raise ValidationError(
+            f"décision attendue parmi {', '.join(m.OUTCOME_EVENTS)}, reçu {event!r}"
+        )
+    allowed = DECISION_EVENTS.get(who.role, ())
+    if event not in allowed:
+        raise PermissionDeniedError(
+            f"le rôle {who.role_label} ne peut pas enregistrer « {EVENT_LABELS[event]} » "
+            f"(autorisé : {', '.join(EVENT_LABELS[e] for e in allowed) or 'rien'})"
+        )
+    need_id = _need_id(store, need_ref)
+    with store.connect() as conn:
+        js = conn.execute(
+            select(m.Jobseeker.id, m.Jobseeker.counsellor_id).where(
+                m.Jobseeker.ref == jobseeker_ref
+            )
+        ).first()
+        if js is None:
+            raise NotFoundError(f"demandeur {jobseeker_ref!r} introuvable")
+        if who.role == "counsellor" and js.counsellor_id != who.id:
+            raise PermissionDeniedError(
+                f"le demandeur {jobseeker_ref} n'est pas suivi par le compte {who.username!r}"
+            )
+        if who.role == "desk" and js.id not in _proposed(conn, need_id):
+            raise PermissionDeniedError(
+                f"{jobseeker_ref} n'a pas été proposé·e pour {need_ref} par un·e conseiller·ère"
+            )
+    when = event_date or date.today()
+    with session_scope(store) as s:
+        _, status = Repository(s).upsert_outcome(
+            jobseeker_ref=jobseeker_ref, need_ref=need_ref, event=event, event_date=when,
+            by_user=who.username,
+        )  # fmt: skip
+    return DecisionOut(need_ref, jobseeker_ref, event, when, who.username,
+                       "unchanged" if status == "unchanged" else "created")  # fmt: skip
+
+
+# --- exports ------------------------------------------------------------------------------
+EXPORT_FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _table_bytes(frame: pd.DataFrame, fmt: str, sheet: str) -> bytes:
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError(f"format attendu parmi {', '.join(EXPORT_FORMATS)}, reçu {fmt!r}")
+    buf = io.BytesIO()
+    if fmt == "csv":
+        buf.write(frame.to_csv(index=False, sep=";").encode("utf-8-sig"))
+    else:
+        with pd.ExcelWriter(buf, engine="openpyxl") as xl:
+            frame.to_excel(xl, index=False, sheet_name=sheet[:31])
+    return buf.getvalue()
+
+
+def shortlist_export(view: ShortlistView, fmt: str) -> bytes:
+    """A shortlist as CSV (``;``, UTF-8 with BOM for Excel) or .xlsx: references only, plus the
+    names the viewer is already allowed to see (:func:`shortlist_view`)."""
+    rows = []
+    for c in view.candidates:
+        e = c.explanation or {}
+        rows.append(
+            {
+                "besoin": view.need_ref,
+                "rang": c.rank,
+                "demandeur": c.jobseeker_ref,
+                "nom": c.name or "",
+                "score": round(c.score, 4),
+                "décision": EVENT_LABELS.get(c.status or "", ""),
+                "résumé": e.get("summary", ""),
+                "compétences manquantes": " ; ".join(
+                    s.get("label", "") for s in e.get("missing_essential", [])
+                ),
+            }
+        )
+    cols = ["besoin", "rang", "demandeur", "nom", "score", "décision", "résumé",
+            "compétences manquantes"]  # fmt: skip
+    return _table_bytes(pd.DataFrame(rows, columns=cols), fmt, f"Liste {view.need_ref}")
+
+
+def plan_export(plan: dict, fmt: str) -> bytes:
+    """The assignments of a plan (pseudonymous references only)."""
+    rows = [
+        {
+            "besoin": a["need_ref"],
+            "demandeur": a["jobseeker_ref"],
+            "type": a["kind"],
+            "score": round(float(a["score"]), 4),
+            "prêt le": (a.get("path") or {}).get("ready_date") or "",
+            "formations": " puis ".join(
+                s.get("course_title", "") for s in (a.get("path") or {}).get("steps", [])
+            ),
+            "coût (€)": (a.get("path") or {}).get("total_eur", 0),
+        }
+        for a in plan.get("assignments", [])
+    ]
+    cols = ["besoin", "demandeur", "type", "score", "prêt le", "formations", "coût (€)"]
+    return _table_bytes(pd.DataFrame(rows, columns=cols), fmt, "Plan")
+
+
+# --- suggestions (intake) -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Suggestion:
+    code: str
+    label: str
+    score: float
+    code_rome: str | None
+    corrected: bool
+
+
+def suggestions(store: Engine, normaliser: Any, text: str, *, kind: str, top: int = 8):
+    """(decision, candidates) for a free-text phrase; ``kind`` is ``metier`` or ``competence``.
+
+    Occupations come from job titles (appellations, mapped to their ROME fiche) and fiches;
+    stored human corrections come first (:mod:`matching.services.normalise`)."""
+    from matching.services.normalise import normalise_phrases
+
+    text = (text or "").strip()
+    if len(text) < 2:
+        return "unknown", []
+    kinds = {"metier": "occupation", "competence": "skill"}
+    if kind not in kinds:
+        raise ValidationError(f"type attendu parmi metier, competence ; reçu {kind!r}")
+    (res,) = normalise_phrases(store, normaliser, [text[:300]], kind=kinds[kind], top_k=top)
+    return res.decision, [
+        Suggestion(c.code, c.label, float(c.score), c.code_rome, bool(res.corrected and i == 0))
+        for i, c in enumerate(res.candidates)
+    ]
+
+
+# --- nightly run report -------------------------------------------------------------------
+def last_run_report(store: Engine) -> dict | None:
+    """The published run (id, status, dates, model, report) plus recent runs, or ``None``."""
+    from matching.services.nightly import run_history
+
+    history = run_history(store, limit=10)
+    run_id = published_run_id(store)
+    if run_id is None and not history:
+        return None
+    with store.connect() as conn:
+        run = conn.execute(select(m.Run).where(m.Run.id == run_id)).first() if run_id else None
+    report = None
+    if run is not None:
+        report = run.report if not isinstance(run.report, str) else json.loads(run.report)
+    return {
+        "published": asdict_run(run) if run is not None else None,
+        "report": report or {},
+        "history": history,
+    }
+
+
+def asdict_run(run) -> dict:
+    return {
+        "id": run.id,
+        "status": run.status,
+        "kind": run.kind,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "model_name": run.model_name,
+    }
