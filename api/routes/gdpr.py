@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from urllib.parse import urlparse
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
-from api.deps import get_store
-from api.routes.fairness import account_with
+from api.deps import Principal, get_store, render, require
 from matching.services import gdpr as service
-from matching.services.gdpr import Account
 
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 router = APIRouter(include_in_schema=False)
-admin_only = account_with("admin")
-
-
-def _same_origin(request: Request) -> None:
-    """Refuse a form posted from another site (the browser resends Basic credentials)."""
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin and urlparse(origin).netloc != request.url.netloc:
-        raise HTTPException(status_code=403, detail="formulaire envoyé depuis un autre site")
+admin_only = require("admin")
 
 
 @router.get("/rgpd", response_class=HTMLResponse)
-def gdpr_page(request: Request, account: Account = Depends(admin_only)):
-    return templates.TemplateResponse(request, "gdpr.html", {"account": account})
+def gdpr_page(request: Request, account: Principal = Depends(admin_only)):
+    return render(request, "gdpr.html", {})
 
 
 @router.get("/rgpd/export")
 def gdpr_export(
     ref: str = Query(..., description="Référence du demandeur."),
-    account: Account = Depends(admin_only),
+    account: Principal = Depends(admin_only),
     store: Engine = Depends(get_store),
 ):
     data = service.access_export(store, ref, username=account.username)
@@ -54,23 +41,19 @@ def gdpr_erase(
     ref: str = Form(...),
     confirmation: str = Form(""),
     motif: str = Form(""),
-    account: Account = Depends(admin_only),
+    account: Principal = Depends(admin_only),
     store: Engine = Depends(get_store),
 ):
-    _same_origin(request)
     ref = ref.strip()
     if confirmation.strip() != ref:
-        return templates.TemplateResponse(
+        return render(
             request,
             "gdpr.html",
             {
-                "account": account,
                 "error": f"confirmation incorrecte : retapez exactement la référence {ref}",
                 "ref": ref,
             },
             status_code=422,
         )
     report = service.erase(store, ref, username=account.username, reason=motif)
-    return templates.TemplateResponse(
-        request, "gdpr_erased.html", {"account": account, "report": report}
-    )
+    return render(request, "gdpr_erased.html", {"report": report})

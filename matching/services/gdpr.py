@@ -4,15 +4,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from matching.exceptions import PermissionDeniedError
 from matching.fairness.gdpr import (
     ErasureReport,
     PurgeReport,
@@ -21,7 +17,6 @@ from matching.fairness.gdpr import (
     purge_expired,
     record_audit,
 )
-from matching.store import models as m
 from matching.taxonomy.referential import Referential
 
 
@@ -65,35 +60,3 @@ def erase(store: Engine, ref: str, *, username: str, reason: str = "") -> Erasur
 def purge(store: Engine, today: date | None = None) -> PurgeReport:
     """Retention purge (the nightly run calls it too)."""
     return purge_expired(store, today or date.today())
-
-
-# --- accounts allowed to use the data-protection and audit pages ----------------------------------
-
-
-@dataclass(frozen=True)
-class Account:
-    username: str
-    role: str
-
-
-def authorise(store: Engine, username: str, password: str, *, roles: tuple[str, ...]) -> Account:
-    """Check an account's password (argon2) and role; raise PermissionDeniedError otherwise."""
-    with store.connect() as conn:
-        row = conn.execute(
-            select(m.User.username, m.User.role, m.User.password_hash, m.User.active).where(
-                m.User.username == username
-            )
-        ).first()
-    ok = False
-    if row is not None and row.active and row.password_hash:
-        try:
-            ok = PasswordHasher().verify(row.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            ok = False
-    if not ok:
-        raise PermissionDeniedError("identifiant ou mot de passe incorrect")
-    if row.role not in roles:
-        raise PermissionDeniedError(
-            f"accès réservé aux rôles {', '.join(roles)} (compte {username!r} : rôle {row.role})"
-        )
-    return Account(row.username, row.role)
