@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from matching.demo import DemoSizes
+from matching.demo import MOTORWAY_CERT_TITLE, DemoSizes
 from matching.services.demo import seed_demo
 from matching.services.planning import plan_for
 
@@ -23,7 +23,9 @@ def test_demo_call_centre_and_motorway_plans(settings, engine, referential):
     assert road.positions == 20 and road.trained == 0
     road_commissions = [c for c in plan.commissions if c.need_ref == "BES0002"]
     assert road_commissions and all(c.course_ref for c in road_commissions)
-    assert any("Constructeur de routes" in c.course_title for c in road_commissions)
+    # The dedicated certificate course of the precedent (Titre professionnel RNCP38080).
+    assert {c.course_title for c in road_commissions} == {MOTORWAY_CERT_TITLE.removesuffix(" (TP)")}
+    assert sum(c.trainees for c in road_commissions) == 20
     hiring = {n.need_ref: n.hiring_date for n in plan.needs}
     for c in plan.commissions:
         assert c.end_by <= hiring[c.need_ref]
