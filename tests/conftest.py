@@ -11,6 +11,10 @@ import os
 import shutil
 from pathlib import Path
 
+# Rich renders tables to the terminal width, 80 columns when there is no terminal (CI): pin
+# it before the CLI's consoles are created so that table assertions do not depend on the host.
+os.environ["COLUMNS"] = "120"
+
 import pytest
 from sqlalchemy import Engine, text
 

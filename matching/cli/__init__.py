@@ -35,8 +35,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a message is never cut in the middle when piped to a log or another program.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 #: Exit codes cron and monitoring can act on.
 EXIT_CODES: dict[type[PasserelleError], int] = {
