@@ -21,9 +21,8 @@ SMALL = DemoSizes(
 )
 
 
-@pytest.fixture
-def territory(settings, engine, referential):
-    """Small demo territory with a published nightly run; returns refs used by the tests."""
+def seed_territory(settings, engine, referential) -> dict:
+    """Seed the small demo territory, publish a nightly run; return refs used by the tests."""
     seed_demo(engine, referential, seed=5, as_of=date.today(), sizes=SMALL)
     run_nightly(settings, store=engine)
     with engine.connect() as conn:
@@ -61,6 +60,12 @@ def territory(settings, engine, referential):
         "course": course,
         "session": session,
     }
+
+
+@pytest.fixture
+def territory(settings, engine, referential):
+    """Small demo territory with a published nightly run; returns refs used by the tests."""
+    return seed_territory(settings, engine, referential)
 
 
 @pytest.fixture
