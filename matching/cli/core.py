@@ -30,15 +30,20 @@ def stats() -> None:
     table = Table(title="Contenu de la base")
     table.add_column("Entité")
     table.add_column("Nombre", justify="right")
+    from matching.cli.demo import SECTOR_LABELS
+
+    labels = {"evenements": "décisions enregistrées", "organismes": "organismes de formation"}
     for name, count in entity_counts(engine).items():
-        table.add_row(name, f"{count:,}".replace(",", " "))
+        table.add_row(labels.get(name, name), f"{count:,}".replace(",", " "))
     console.print(table)
     sectors = sector_counts(engine)
-    st = Table(title="Par secteur prioritaire")
+    st = Table(title="Par secteur prioritaire (besoins actuels et passés)")
     for col in sectors.columns:
-        st.add_column(col, justify="left" if col == "secteur" else "right")
+        st.add_column(col.capitalize(), justify="left" if col == "secteur" else "right")
     for row in sectors.itertuples(index=False):
-        st.add_row(*[str(v) for v in row])
+        cells = [str(v) for v in row]
+        cells[0] = SECTOR_LABELS.get(cells[0], cells[0])
+        st.add_row(*cells)
     console.print(st)
 
 
