@@ -117,6 +117,12 @@ class ShortlistView:
     candidates: list[CandidateView] = field(default_factory=list)
 
 
+def unit_score(value: float) -> float:
+    """A score clipped to its documented 0..1 range: rankers compute in float32, so a perfect
+    match can be stored as 1.0000009, which the API schema (``le=1``) would refuse with a 500."""
+    return min(max(float(value), 0.0), 1.0)
+
+
 def _need_id(store: Engine, ref: str) -> int:
     with store.connect() as conn:
         found = conn.execute(select(m.Need.id).where(m.Need.ref == ref)).scalar_one_or_none()
@@ -234,7 +240,7 @@ def shortlist_view(
             CandidateView(
                 rank=int(rank),
                 jobseeker_ref=ref,
-                score=float(score),
+                score=unit_score(score),
                 explanation=expl,
                 status=decisions.get(int(j)),
                 name=names.get(int(j)),
@@ -296,7 +302,9 @@ def matches_view(
             ).all()
         }
     out = [
-        MatchView(int(rank), *needs[int(n)][:2], needs[int(n)][3], needs[int(n)][2], float(s), ex)
+        MatchView(
+            int(rank), *needs[int(n)][:2], needs[int(n)][3], needs[int(n)][2], unit_score(s), ex
+        )
         for rank, n, s, ex in raw
         if int(n) in needs
     ]

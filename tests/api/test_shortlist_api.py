@@ -280,3 +280,25 @@ def test_openapi_describes_every_api_route(client):
         for method, op in ops.items():
             assert op.get("summary") or op.get("description"), f"{method} {path}"
     assert "ErrorResponse" in schema["components"]["schemas"]
+
+
+def test_float32_score_above_one_is_served_as_one(client, engine):
+    """A ranker computing in float32 can publish 1.0000009 for a perfect match: the shortlist
+    must still answer (scores are 0..1), not fail with a 500."""
+    from sqlalchemy import update
+
+    with engine.begin() as conn:
+        run_id = conn.execute(select(m.Publication.run_id)).scalar_one()
+        need_id = conn.execute(select(m.Need.id).where(m.Need.ref == "BES0001")).scalar_one()
+        conn.execute(
+            update(m.RunShortlist)
+            .where(
+                m.RunShortlist.run_id == run_id,
+                m.RunShortlist.need_id == need_id,
+                m.RunShortlist.rank == 1,
+            )
+            .values(score=1.0000009)
+        )
+    r = client.get("/api/v1/needs/BES0001/shortlist", headers=bearer(client, "guichet"))
+    assert r.status_code == 200, r.text
+    assert r.json()["candidats"][0]["score"] == 1.0
