@@ -62,10 +62,19 @@ def engine_scorer(engine) -> Scorer:
     return score
 
 
-def make_scorer(snapshot: Snapshot, data: PlanningData, *, kind: str = "auto") -> Scorer:
+def make_scorer(
+    snapshot: Snapshot,
+    data: PlanningData,
+    *,
+    kind: str = "auto",
+    settings: Settings | None = None,
+) -> Scorer:
     """Scorer for cohort plans: ``"moteur"`` (ranking engine), ``"couverture"``, or ``"auto"``.
 
     ``auto`` uses the engine when :mod:`matching.ranking.engine` is available, else coverage.
+    With ``settings``, the engine ranks with the installation's current ranker (the trained
+    model the nightly run and the API use, or the coverage ranker when none is trained), so a
+    plan's expected hires come from the same scores as the shortlists.
     """
     if kind == "couverture":
         return coverage_scorer(data)
@@ -80,8 +89,15 @@ def make_scorer(snapshot: Snapshot, data: PlanningData, *, kind: str = "auto") -
                 "(matching.ranking.engine) n'est pas installé"
             ) from None
         return coverage_scorer(data)
-    engine = MatchingEngine(referential=data.referential).fit(snapshot)
-    return engine_scorer(engine)
+    if settings is not None:
+        from matching.services.matching import current_ranker
+
+        engine = MatchingEngine(referential=data.referential, ranker=current_ranker(settings))
+    else:
+        engine = MatchingEngine(referential=data.referential)
+    scorer = engine_scorer(engine.fit(snapshot))
+    scorer.__name__ = f"moteur de rapprochement ({engine.model_name})"
+    return scorer
 
 
 def gap_for(
@@ -130,7 +146,9 @@ def plan_for(
     """
     snapshot, data = load_planning_data(settings, as_of=as_of, store=store)
     chosen = select_needs(data, needs, sector=sector, all_open=all_open)
-    plan = plan_cohort(data, chosen, scorer=make_scorer(snapshot, data, kind=scorer))
+    plan = plan_cohort(
+        data, chosen, scorer=make_scorer(snapshot, data, kind=scorer, settings=settings)
+    )
     if chart:
         save_plan_chart(plan, chart)
     return plan
