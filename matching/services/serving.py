@@ -16,6 +16,7 @@ import json
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -138,14 +139,15 @@ def published_run_id(store: Engine) -> int | None:
         ).scalar_one_or_none()
 
 
-def _decisions(conn, need_id: int) -> dict[int, str]:
-    """Last event per jobseeker for a need (by date then insertion order)."""
+def _outcomes(conn, need_id: int) -> tuple[dict[int, str], set[int]]:
+    """(last event per jobseeker, jobseekers ever proposed) for a need, in one query; events are
+    ordered by date then insertion order."""
     rows = conn.execute(
         select(m.Outcome.jobseeker_id, m.Outcome.event)
         .where(m.Outcome.need_id == need_id)
         .order_by(m.Outcome.event_date, m.Outcome.id)
     ).all()
-    return {int(j): e for j, e in rows}
+    return {int(j): e for j, e in rows}, {int(j) for j, e in rows if e == "proposed"}
 
 
 def _proposed(conn, need_id: int) -> set[int]:
@@ -158,6 +160,81 @@ def _proposed(conn, need_id: int) -> set[int]:
     )
 
 
+class _PublishedShortlists:
+    """Parsed shortlists of the published run, kept per (run id, need id).
+
+    A published run never changes (a new nightly run gets a new id and the publication pointer
+    switches to it), so its rows can be kept once read; decoding the 50 JSON explanations was
+    half the cost of a published shortlist request. Only the current run's entries are kept,
+    at most ``max_needs`` of them. Identity, caseload and decisions are NOT cached (they change,
+    and an erased person must disappear at once): :func:`shortlist_view` reads them per request.
+    """
+
+    def __init__(self, max_needs: int = 20_000) -> None:
+        self.max_needs = max_needs
+        self._run_id: int | None = None
+        self._rows: dict[int, list[tuple]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, conn, run_id: int, need_id: int) -> list[tuple]:
+        rows = self._rows.get(need_id) if self._run_id == run_id else None
+        if rows is not None:
+            return rows
+        rows = []
+        for rank, j, score, expl in conn.execute(
+            select(
+                m.RunShortlist.rank,
+                m.RunShortlist.jobseeker_id,
+                m.RunShortlist.score,
+                m.RunShortlist.explanation,
+            )
+            .where(m.RunShortlist.run_id == run_id, m.RunShortlist.need_id == need_id)
+            .order_by(m.RunShortlist.rank)
+        ).all():
+            if isinstance(expl, str):
+                expl = json.loads(expl)
+            rows.append((int(rank), int(j), float(score), expl))
+        with self._lock:
+            if self._run_id != run_id:
+                self._run_id, self._rows = run_id, {}
+            if len(self._rows) < self.max_needs:
+                self._rows[need_id] = rows
+        return rows
+
+
+# One cache per store (an Engine object): tests and tools may serve several databases in one
+# process, and run ids restart in each.
+_published: weakref.WeakKeyDictionary[Engine, _PublishedShortlists] = weakref.WeakKeyDictionary()
+_published_lock = threading.Lock()
+
+
+def _published_cache(store: Engine) -> _PublishedShortlists:
+    cache = _published.get(store)
+    if cache is None:
+        with _published_lock:
+            cache = _published.setdefault(store, _PublishedShortlists())
+    return cache
+
+
+_openmp = threading.local()
+
+
+def _one_openmp_thread() -> None:
+    """Let the ranker use one OpenMP thread in this (request) thread.
+
+    scikit-learn's HistGradientBoosting opens an OpenMP parallel region per tree; on the few
+    hundred pairs of one fresh shortlist the threads' synchronisation costs far more than the
+    trees (measured on the demo: 54-80 ms per shortlist with the default, 13-17 ms with one
+    thread), and concurrent requests already use the cores. The limit is per thread (OpenMP
+    keeps it per thread), so it is set once per thread of the server's pool.
+    """
+    if not getattr(_openmp, "limited", False):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="openmp")
+        _openmp.limited = True
+
+
 def shortlist_view(
     store: Engine,
     who: Principal,
@@ -168,10 +245,11 @@ def shortlist_view(
     engines: EngineCache | None = None,
 ) -> ShortlistView:
     """A need's shortlist as ``who`` may see it (see the module docstring)."""
-    need_id = _need_id(store, need_ref)
     if fresh:
+        need_id = _need_id(store, need_ref)
         if engines is None:
             raise ValidationError("calcul immédiat indisponible : moteur non chargé")
+        _one_openmp_thread()
         found = engines.get().shortlist(need_id, top=top, explain=True)
         raw = [
             (x.rank, x.jobseeker_id, x.score, x.explanation.to_dict() if x.explanation else None)
@@ -179,21 +257,20 @@ def shortlist_view(
         ]
         run_id, source = None, "calcul immédiat"
     else:
-        run_id = published_run_id(store)
-        raw = []
-        if run_id is not None:
-            with store.connect() as conn:
-                raw = conn.execute(
-                    select(
-                        m.RunShortlist.rank,
-                        m.RunShortlist.jobseeker_id,
-                        m.RunShortlist.score,
-                        m.RunShortlist.explanation,
-                    )
-                    .where(m.RunShortlist.run_id == run_id, m.RunShortlist.need_id == need_id)
-                    .order_by(m.RunShortlist.rank)
-                    .limit(top)
-                ).all()
+        with store.connect() as conn:
+            need_id = conn.execute(
+                select(m.Need.id).where(m.Need.ref == need_ref)
+            ).scalar_one_or_none()
+            if need_id is None:
+                raise NotFoundError(f"besoin {need_ref!r} introuvable")
+            run_id = conn.execute(
+                select(m.Publication.run_id).where(m.Publication.id == 1)
+            ).scalar_one_or_none()
+            raw = (
+                []
+                if run_id is None
+                else _published_cache(store).get(conn, int(run_id), int(need_id))[:top]
+            )
         source = "publication"
     ids = [int(r[1]) for r in raw]
     with store.connect() as conn:
@@ -205,10 +282,10 @@ def shortlist_view(
                 )
             ).all()
         }
-        decisions = _decisions(conn, need_id)
+        decisions, proposed = _outcomes(conn, need_id)
         names: dict[int, str] = {}
         if who.role in ("desk", "admin"):
-            shown = sorted(_proposed(conn, need_id) & set(ids))
+            shown = sorted(proposed & set(ids))
             if shown:
                 names = {
                     int(j): f"{f} {last}".strip()
@@ -270,6 +347,7 @@ def matches_view(
     if fresh:
         if engines is None:
             raise ValidationError("calcul immédiat indisponible : moteur non chargé")
+        _one_openmp_thread()
         found = engines.get().matches_for_jobseeker(jobseeker_id, top=top, explain=True)
         raw = [
             (x.rank, x.need_id, x.score, x.explanation.to_dict() if x.explanation else None)
