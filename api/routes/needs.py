@@ -113,7 +113,12 @@ def shortlist(
     avec les formations qui les enseignent, contraintes). Références pseudonymes ; le guichet
     voit le nom d'un·e candidat·e une fois proposé·e par un·e conseiller·ère."""
     view = serving.shortlist_view(store, user, ref, fresh=fresh, top=top, engines=engines)
-    return Shortlist.model_validate(view)
+    # Validated here, serialised once: returning the model would make FastAPI dump, re-validate
+    # and re-serialise it in a second thread-pool hop (the hottest route; see bench_api.py).
+    return Response(
+        Shortlist.model_validate(view).model_dump_json(by_alias=True),
+        media_type="application/json",
+    )
 
 
 @router.get(
