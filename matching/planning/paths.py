@@ -198,6 +198,9 @@ class PathFinder:
     _cache: dict = field(init=False, repr=False, default_factory=dict)
     _universe: frozenset = field(init=False, repr=False)
     _by_course: dict[int, list[SessionInfo]] = field(init=False, repr=False)
+    _position: dict[int, int] = field(init=False, repr=False)
+    _teachers: dict = field(init=False, repr=False)
+    _granting: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         sessions = list(self.data.sessions.values()) + list(self.extra_sessions)
@@ -207,10 +210,18 @@ class PathFinder:
         self._by_course = {}
         for s in sessions:
             self._by_course.setdefault(s.course_id, []).append(s)
+        self._position = {id(s): i for i, s in enumerate(sessions)}
         universe: set = set()
+        teachers: dict = {}
         for c in self.data.courses.values():
             universe |= c.teaches | c.prerequisites
+            for t in c.teaches:
+                teachers.setdefault(t, []).append(c.id)
         self._universe = frozenset(universe)
+        # Indexes for _relevant (speed only): token -> courses teaching it, courses granting a
+        # qualification level.
+        self._teachers = {t: tuple(sorted(ids)) for t, ids in teachers.items()}
+        self._granting = tuple(sorted(c.id for c in self.data.courses.values() if c.grants_level))
 
     # ------------------------------------------------------------------------------------------
     def left(self, s: SessionInfo) -> int:
@@ -301,32 +312,53 @@ class PathFinder:
         return s.start >= pb.earliest and s.end < pb.deadline and self.left(s) > 0
 
     def _relevant(self, pb: _Problem) -> tuple[set[int], frozenset]:
-        """Courses worth considering (exact closure) and the tokens that matter."""
+        """Courses worth considering (exact closure) and the tokens that matter.
+
+        The closure is the least set of *usable* courses (a session in the window with seats)
+        that teach a needed token, or grant a qualification level above the person's while some
+        level threshold is above it; a relevant course's missing prerequisites become needed and
+        its minimum level a threshold. Usefulness only grows with ``needed`` and the thresholds,
+        so the fixed point does not depend on the visiting order: a worklist visits only the
+        courses teaching a needed token (index token -> courses) and, once a threshold is above
+        the person's level, the granting courses, instead of scanning the whole catalogue.
+        """
         data = self.data
-        usable_courses = {
-            cid for cid, ss in self._by_course.items() if any(self._usable(s, pb) for s in ss)
-        }
-        needed = set(pb.goal)
-        thresholds = {pb.need_qual} if pb.need_qual > pb.qual else set()
-        relevant: set[int] = set()
-        changed = True
-        while changed:
-            changed = False
-            for cid in sorted(usable_courses - relevant):
-                c = data.courses.get(cid)
-                if c is None:
-                    continue
-                useful = bool(c.teaches & needed) or bool(
-                    c.grants_level
-                    and c.grants_level > pb.qual
-                    and any(t > pb.qual for t in thresholds)
+        usable: dict[int, bool] = {}
+
+        def is_usable(cid: int) -> bool:
+            ok = usable.get(cid)
+            if ok is None:
+                ok = usable[cid] = cid in data.courses and any(
+                    self._usable(s, pb) for s in self._by_course.get(cid, ())
                 )
-                if useful:
-                    relevant.add(cid)
-                    changed = True
-                    needed |= c.prerequisites - pb.held
-                    if c.min_qualification_level and c.min_qualification_level > pb.qual:
-                        thresholds.add(c.min_qualification_level)
+            return ok
+
+        needed = set(pb.goal)
+        thresholds = pb.need_qual > pb.qual
+        relevant: set[int] = set()
+        todo: list[int] = []
+        for t in needed:
+            todo.extend(self._teachers.get(t, ()))
+        granting_queued = False
+        while True:
+            if thresholds and not granting_queued:
+                granting_queued = True
+                todo.extend(
+                    cid for cid in self._granting if (data.courses[cid].grants_level or 0) > pb.qual
+                )
+            if not todo:
+                break
+            cid = todo.pop()
+            if cid in relevant or not is_usable(cid):
+                continue
+            relevant.add(cid)
+            c = data.courses[cid]
+            for t in c.prerequisites - pb.held:
+                if t not in needed:
+                    needed.add(t)
+                    todo.extend(self._teachers.get(t, ()))
+            if c.min_qualification_level and c.min_qualification_level > pb.qual:
+                thresholds = True
         return relevant, frozenset(needed | pb.goal)
 
     def _search(self, pb: _Problem, k: int) -> list[tuple[SessionInfo, ...]]:
@@ -334,7 +366,10 @@ class PathFinder:
         relevant, tokens = self._relevant(pb)
         if not relevant:
             return []
-        sessions = [s for s in self._sessions if s.course_id in relevant and self._usable(s, pb)]
+        sessions = sorted(
+            (s for cid in relevant for s in self._by_course.get(cid, ()) if self._usable(s, pb)),
+            key=lambda s: self._position[id(s)],
+        )
         starts = [s.start.toordinal() for s in sessions]
         courses = {cid: data.courses[cid] for cid in relevant}
         missing_prereq = {cid: c.prerequisites - pb.held for cid, c in courses.items()}
