@@ -39,6 +39,7 @@ import pandas as pd
 import scipy.sparse as sp
 from rapidfuzz import fuzz, process
 from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -111,7 +112,78 @@ class NormalisationResult:
         return self.candidates[0] if self.candidates else None
 
 
+def _with_phrase(result: NormalisationResult, phrase: str) -> NormalisationResult:
+    return NormalisationResult(
+        phrase=phrase,
+        candidates=result.candidates,
+        decision=result.decision,
+        corrected=result.corrected,
+    )
+
+
+_new = object.__new__
+
+
+def _candidate(kind, code, label, matched_label, score, code_rome) -> Candidate:
+    """Fast constructor of a :class:`Candidate` (hot path: five per phrase); a frozen dataclass'
+    ``__init__`` pays one ``object.__setattr__`` per field."""
+    c = _new(Candidate)
+    c.__dict__.update(
+        kind=kind,
+        code=code,
+        label=label,
+        matched_label=matched_label,
+        score=score,
+        code_rome=code_rome,
+    )
+    return c
+
+
 # --- referential entries ----------------------------------------------------------------------
+ORIGIN_FICHE, ORIGIN_TITLE, ORIGIN_ESCO = 0, 1, 2
+
+#: ESCO <-> ROME crosswalk relations whose ESCO labels are added to the fiche of the appellation.
+ESCO_RELATIONS: tuple[str, ...] = ("exactMatch", "closeMatch", "narrowMatch", "broadMatch")
+
+
+def _esco_labels(referential: Any, job_titles: pd.DataFrame, relations) -> pd.DataFrame:
+    """French ESCO labels (preferred + alternative) of the occupations linked to indexed
+    appellations by the official crosswalk: columns label, code_rome, links (appellation codes).
+
+    Only crosswalk rows of *indexed* appellations count, so an appellation held out of the index
+    never brings its ESCO labels in through the back door.
+    """
+    empty = pd.DataFrame({"label": [], "code_rome": [], "links": []})
+    table = getattr(referential, "table", None)
+    if table is None or not relations:
+        return empty
+    try:
+        esco = table("esco_occupations")
+        cw = table("esco_rome_crosswalk")
+    except (ReferentialError, OSError):
+        return empty
+    cw = cw[cw["relation"].isin(relations)]
+    cw = cw[cw["code_ogr_job_title"].astype(int).isin(set(job_titles["code_ogr"].astype(int)))]
+    if cw.empty:
+        return empty
+    links = (
+        cw.assign(code=cw["code_ogr_job_title"].astype(int).astype(str))
+        .groupby(["esco_uri", "code_rome"])["code"]
+        .agg(frozenset)
+        .reset_index()
+    )
+    names = esco.set_index("uri")
+    labels = (
+        names["label_fr"].fillna("").str.split("/").map(lambda x: [" / ".join(x)])
+        + names["alt_labels_fr"].fillna("").str.split(r" \| ")
+    ).rename("label")
+    out = links.merge(labels, left_on="esco_uri", right_index=True).explode("label")
+    out["label"] = out["label"].str.strip()
+    return out.loc[out["label"] != "", ["label", "code_rome", "code"]].rename(
+        columns={"code": "links"}
+    )
+
+
 @dataclass
 class _Entries:
     """Labels to index (normalised text, original label, target row) and the targets."""
@@ -123,9 +195,13 @@ class _Entries:
     target_label: np.ndarray
     target_rome: np.ndarray | None
     source_code: np.ndarray  # OGR code of the appellation/skill the label comes from
+    origin: np.ndarray  # ORIGIN_FICHE, ORIGIN_TITLE (appellation / skill) or ORIGIN_ESCO
+    links: np.ndarray  # ESCO labels: frozenset of the appellation codes linking them (else None)
 
 
-def _build_entries(kind: str, referential: Any, job_titles: pd.DataFrame) -> _Entries:
+def _build_entries(
+    kind: str, referential: Any, job_titles: pd.DataFrame, esco_relations=()
+) -> _Entries:
     if kind == "skill":
         skills = referential.skills
         targets = pd.DataFrame(
@@ -133,7 +209,7 @@ def _build_entries(kind: str, referential: Any, job_titles: pd.DataFrame) -> _En
         )
         labels = pd.DataFrame(
             {"label": skills["label"], "target": np.arange(len(skills)), "src": targets["code"]}
-        )
+        ).assign(origin=ORIGIN_TITLE, links=None)
         rome = None
     elif kind == "job_title":
         jt = job_titles.reset_index(drop=True)
@@ -145,7 +221,7 @@ def _build_entries(kind: str, referential: Any, job_titles: pd.DataFrame) -> _En
                 pd.DataFrame({"label": jt["label"], "target": idx, "src": targets["code"]}),
                 pd.DataFrame({"label": jt["label_short"], "target": idx, "src": targets["code"]}),
             ]
-        )
+        ).assign(origin=ORIGIN_TITLE, links=None)
     else:
         occ = referential.occupations
         targets = pd.DataFrame({"code": occ["code_rome"], "label": occ["label"]})
@@ -155,11 +231,28 @@ def _build_entries(kind: str, referential: Any, job_titles: pd.DataFrame) -> _En
         src = job_titles["code_ogr"].astype(str)
         # Fiche labels come first with an empty source: they equal the label of the PRINCIPALE
         # appellation, are part of the fiche itself and are never held out.
+        esco = _esco_labels(referential, job_titles, esco_relations)
+        esco = esco[esco["code_rome"].isin(pos)]
         labels = pd.concat(
             [
-                pd.DataFrame({"label": occ["label"], "target": np.arange(len(occ)), "src": ""}),
-                pd.DataFrame({"label": job_titles["label"], "target": t, "src": src}),
-                pd.DataFrame({"label": job_titles["label_short"], "target": t, "src": src}),
+                pd.DataFrame(
+                    {"label": occ["label"], "target": np.arange(len(occ)), "src": ""}
+                ).assign(origin=ORIGIN_FICHE, links=None),
+                pd.DataFrame({"label": job_titles["label"], "target": t, "src": src}).assign(
+                    origin=ORIGIN_TITLE, links=None
+                ),
+                pd.DataFrame({"label": job_titles["label_short"], "target": t, "src": src}).assign(
+                    origin=ORIGIN_TITLE, links=None
+                ),
+                pd.DataFrame(
+                    {
+                        "label": esco["label"].to_numpy(dtype=object),
+                        "target": esco["code_rome"].map(pos).to_numpy(dtype=np.int64),
+                        "src": "",
+                        "origin": ORIGIN_ESCO,
+                        "links": esco["links"].to_numpy(dtype=object),
+                    }
+                ),
             ]
         )
     labels = labels[labels["label"].fillna("").str.strip() != ""].copy()
@@ -173,15 +266,20 @@ def _build_entries(kind: str, referential: Any, job_titles: pd.DataFrame) -> _En
         target_label=targets["label"].to_numpy(dtype=object),
         target_rome=rome,
         source_code=labels["src"].to_numpy(dtype=object),
+        origin=labels["origin"].to_numpy(dtype=np.int8),
+        links=labels["links"].to_numpy(dtype=object),
     )
 
 
-def _entries_without(entries: _Entries, drop_text: set[str]) -> _Entries:
-    """Entries minus appellation/skill labels whose text is in ``drop_text`` (fiche labels stay)."""
+def _entries_without(
+    entries: _Entries, drop_text: set[str], drop_codes: frozenset[str] = frozenset()
+) -> _Entries:
+    """Entries minus the labels whose text is in ``drop_text`` (fiche labels stay) and the ESCO
+    labels linked only through appellations of ``drop_codes``."""
     keep = np.array(
         [
-            t not in drop_text or src == ""
-            for t, src in zip(entries.text, entries.source_code, strict=True)
+            o == ORIGIN_FICHE or (t not in drop_text and (links is None or not links <= drop_codes))
+            for t, o, links in zip(entries.text, entries.origin, entries.links, strict=True)
         ],
         dtype=bool,
     )
@@ -193,7 +291,16 @@ def _entries_without(entries: _Entries, drop_text: set[str]) -> _Entries:
         target_label=entries.target_label,
         target_rome=entries.target_rome,
         source_code=entries.source_code[keep],
+        origin=entries.origin[keep],
+        links=entries.links[keep],
     )
+
+
+def _stem_analyzer(text: str) -> list[str]:
+    """Normalised tokens plus a light stem (first 5 letters) of the long ones, so that
+    "production" meets "producteur" and "laitier" meets "laiterie" in fiche label documents."""
+    toks = normalise_text(text).split()
+    return toks + [t[:5] + "~" for t in toks if len(t) > 5]
 
 
 def _word_analyzer(text: str) -> list[str]:
@@ -225,6 +332,34 @@ class _Index:
         )
         matrix = self.vectorizer.fit_transform(entries.text)
         self.matrix_t = sp.csr_matrix(matrix.T, dtype=np.float32)
+        n_t = entries.target_code.shape[0]
+        # fiche side (occupations): one word document per target made of all its indexed labels,
+        # and the share of its labels starting with each head word ("agent", "conducteur"...)
+        self.label_docs: tuple[TfidfVectorizer, np.ndarray] | None = None
+        self.heads: dict[str, int] = {}
+        self.head_matrix: sp.csr_matrix | None = None
+        if profiles is not None:
+            docs = pd.Series(entries.text).groupby(entries.target).agg(" ".join)
+            full = [""] * n_t
+            for t, d in docs.items():
+                full[int(t)] = d
+            vec = TfidfVectorizer(
+                analyzer=_stem_analyzer, sublinear_tf=True, dtype=np.float32, norm="l2"
+            )
+            doc_matrix = vec.fit_transform(full)
+            self.label_docs = (vec, sp.csr_matrix(doc_matrix.T, dtype=np.float32))
+            first = np.array([t.split()[0] for t in entries.text], dtype=object)
+            vocab = {h: i for i, h in enumerate(sorted(set(first)))}
+            per_target = np.bincount(entries.target, minlength=n_t).astype(np.float32)
+            h = sp.coo_matrix(
+                (
+                    1.0 / per_target[entries.target],
+                    (np.array([vocab[x] for x in first]), entries.target),
+                ),
+                shape=(len(vocab) + 1, n_t),
+            )
+            self.heads = vocab
+            self.head_matrix = sp.csr_matrix(h, dtype=np.float32)
 
     def shortlist(self, texts: list[str], size: int, n_threads: int) -> tuple[np.ndarray, ...]:
         """Top ``size`` entries per text: (row, entry, cosine) flat arrays, rows ascending."""
@@ -260,12 +395,116 @@ def _pair_features(
     key = rows * (index.entries.target_code.shape[0] + 1) + target
     _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     cols.append(counts[inverse].astype(np.float32) / float(shortlist_size))
-    if index.profiles is not None:
-        # word TF-IDF cosine between the phrase and the whole fiche profile of the target
-        vec, prof_t = index.profiles
-        cos = (vec.transform(texts) @ prof_t).toarray()
-        cols.append(cos[rows, target].astype(np.float32))
     return np.column_stack(cols).astype(np.float32)
+
+
+#: Names of the target-level features (stage 2), in column order.
+TARGET_FEATURES: tuple[str, ...] = (
+    "best label probability",
+    "log(1 + sum of label probabilities)",
+    "labels in shortlist",
+    "best char cosine",
+    "label document cosine",
+    "fiche profile cosine",
+    "head word share",
+)
+
+
+def _group_pairs(rows, target, entry, prob, cosine):
+    """Per (row, target) of the shortlist: best entry, max/sum of label probabilities, count,
+    max cosine. Sorted by row then target."""
+    order = np.lexsort((-prob, target, rows))
+    r, t, e, p, c = rows[order], target[order], entry[order], prob[order], cosine[order]
+    first = np.ones(len(r), dtype=bool)
+    first[1:] = (r[1:] != r[:-1]) | (t[1:] != t[:-1])
+    starts = np.flatnonzero(first)
+    if len(starts) == 0:
+        z = np.zeros(0)
+        return r, t, e, z, z, z, z
+    psum = np.add.reduceat(p, starts)
+    count = np.diff(np.r_[starts, len(r)]).astype(np.float64)
+    cmax = np.maximum.reduceat(c, starts)
+    return r[starts], t[starts], e[starts], p[starts], psum, count, cmax
+
+
+def _target_features(
+    index: _Index,
+    texts: list[str],
+    rows: np.ndarray,
+    entry: np.ndarray,
+    cosine: np.ndarray,
+    prob: np.ndarray,
+    shortlist_size: int,
+    doc_candidates: int,
+):
+    """Stage-2 features of the candidate (phrase, target) pairs: the shortlisted targets plus,
+    for occupations, the ``doc_candidates`` best fiches by label-document cosine.
+
+    Returns ``(features, rows, targets, best_entry)`` sorted by row then target; ``best_entry``
+    is -1 for a fiche found by its label document only.
+    """
+    n = len(texts)
+    target = index.entries.target[entry]
+    r, t, e, pmax, psum, count, cmax = _group_pairs(rows, target, entry, prob, cosine)
+    n_t = index.entries.target_code.shape[0]
+    doc = prof = None
+    if index.label_docs is not None and n:
+        vec, doc_t = index.label_docs
+        doc = (vec.transform(texts) @ doc_t).toarray()
+        pvec, prof_t = index.profiles
+        prof = (pvec.transform(texts) @ prof_t).toarray()
+        m = min(doc_candidates, n_t)
+        if m > 0:
+            top = np.argpartition(-doc, m - 1, axis=1)[:, :m]
+            dr = np.repeat(np.arange(n), m)
+            dt = top.ravel()
+            pos = doc[dr, dt] > 0
+            dr, dt = dr[pos], dt[pos]
+            key = np.r_[r * n_t + t, dr * n_t + dt]
+            _, first = np.unique(key, return_index=True)  # shortlist pairs come first: kept
+            k = len(dr)
+            z = np.zeros(k)
+            r = np.r_[r, dr][first]
+            t = np.r_[t, dt][first]
+            e = np.r_[e, np.full(k, -1, dtype=np.int64)][first]
+            pmax, psum, count, cmax = (np.r_[a, z][first] for a in (pmax, psum, count, cmax))
+    cols = [pmax, np.log1p(psum), count / float(shortlist_size), cmax]
+    if doc is not None:
+        heads = np.array(
+            [
+                index.heads.get(x.split()[0], len(index.heads)) if x else len(index.heads)
+                for x in texts
+            ]
+        )
+        head = np.asarray(index.head_matrix[heads[r], t]).ravel() if len(r) else np.zeros(0)
+        cols += [doc[r, t], prof[r, t], head]
+    else:
+        z = np.zeros(len(r))
+        cols += [z, z, z]
+    return np.column_stack(cols).astype(np.float64), r, t, e
+
+
+def _top_k(r, t, e, p, n_rows: int, k: int):
+    """The ``k`` best targets per row, rows ascending, scores descending (ties by target row)."""
+    order = np.lexsort((t, -p, r))
+    r, t, e, p = r[order], t[order], e[order], p[order]
+    starts = np.searchsorted(r, np.arange(n_rows))
+    rank = np.arange(len(r)) - starts[r]
+    keep = rank < k
+    return r[keep], t[keep], e[keep], p[keep]
+
+
+def _first_two(r: np.ndarray, p: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per row: (best score, best minus second score), zeros for rows without candidates."""
+    out = np.zeros((n_rows, 2))
+    starts = np.searchsorted(r, np.arange(n_rows))
+    ends = np.searchsorted(r, np.arange(n_rows), side="right")
+    has = ends > starts
+    out[has, 0] = p[starts[has]]
+    two = ends - starts >= 2
+    out[has, 1] = out[has, 0]
+    out[two, 1] = p[starts[two]] - p[starts[two] + 1]
+    return out
 
 
 def _aggregate(
@@ -285,9 +524,12 @@ def _aggregate(
     return r[keep], t[keep], e[keep], p[keep]
 
 
-def _predict(clf: LogisticRegression, feats: np.ndarray) -> np.ndarray:
-    """Logistic probability computed column by column: each row's value does not depend on the
-    batch it is in (a BLAS product may sum in a different order for another batch size)."""
+def _predict(clf: Any, feats: np.ndarray) -> np.ndarray:
+    """Probability of the positive class. Logistic models are computed column by column: each
+    row's value does not depend on the batch it is in (a BLAS product may sum in a different
+    order for another batch size); tree ensembles are row-wise by construction."""
+    if not isinstance(clf, LogisticRegression):
+        return clf.predict_proba(feats)[:, 1]
     z = np.full(feats.shape[0], float(clf.intercept_[0]))
     for j, w in enumerate(clf.coef_[0]):
         z += float(w) * feats[:, j].astype(np.float64)
@@ -368,14 +610,23 @@ class Normaliser(BaseEstimator):
         product (700 is about 5 % of the occupation labels; small referentials keep them all).
     shortlist_size : int, default 30
         Labels kept per phrase by the TF-IDF shortlist before RapidFuzz re-scoring.
-    scorers : tuple of str, default ("ratio", "token_set_ratio", "partial_ratio")
-        RapidFuzz scorers combined with the TF-IDF cosine (chosen on the tuning split).
+    scorers : tuple of str, default ("ratio", "token_set_ratio")
+        RapidFuzz scorers combined with the TF-IDF cosine (chosen on the tuning split:
+        ``partial_ratio`` or ``token_sort_ratio`` add nothing there and cost time).
     auto_precision : float, default 0.97
         Precision of automatic acceptance calibrated on the tuning split.
     context_weight : float, default 0.5
         Weight of the title score against the context (description) score, occupations only.
     skill_tuning_size : int, default 2000
         Number of skills whose noised labels tune the skill combination.
+    esco_relations : tuple of str, default ()
+        Relations of the ESCO <-> ROME crosswalk (e.g. :data:`ESCO_RELATIONS`) whose French ESCO
+        labels (preferred and alternative) are indexed as extra labels of the fiche
+        (occupations). Off by default: on the tuning split they lower top-1 (0.61 against
+        0.63, see ``docs/normaliser.md``).
+    doc_candidates : int, default 10
+        Occupations: fiches added to the candidates by the word cosine between the phrase and
+        the document of all labels of each fiche (finds titles sharing words, not characters).
     random_state : int, default 0
         Seed of the tuning noise.
     n_jobs : int, default 1
@@ -386,7 +637,13 @@ class Normaliser(BaseEstimator):
     indexes_ : dict
         Per kind, the fitted TF-IDF index over referential labels.
     combiners_ : dict
-        Per kind, the logistic combination of pair features.
+        Per kind, the logistic combination of (phrase, label) pair features (stage 1).
+    rankers_ : dict
+        Per kind, the logistic combination of (phrase, target) features (stage 2,
+        :data:`TARGET_FEATURES`): the score of a candidate.
+    confidences_ : dict
+        Per kind, the logistic model of "the first candidate is right" from the first score and
+        its lead over the second; the decisions threshold it.
     thresholds_ : dict
         Per kind, ``{"review": float, "auto": float}`` calibrated on the tuning split.
     tuning_report_ : dict
@@ -406,10 +663,13 @@ class Normaliser(BaseEstimator):
         ngram_range: tuple[int, int] = (3, 4),
         max_df: int | float = 700,
         shortlist_size: int = 30,
-        scorers: tuple[str, ...] = ("ratio", "token_set_ratio", "partial_ratio"),
+        scorers: tuple[str, ...] = ("ratio", "token_set_ratio"),
         auto_precision: float = 0.97,
         context_weight: float = 0.5,
         skill_tuning_size: int = 2000,
+        esco_relations: tuple[str, ...] = (),
+        doc_candidates: int = 10,
+        ranker: str = "logistic",
         random_state: int = 0,
         n_jobs: int = 1,
     ) -> None:
@@ -421,6 +681,9 @@ class Normaliser(BaseEstimator):
         self.auto_precision = auto_precision
         self.context_weight = context_weight
         self.skill_tuning_size = skill_tuning_size
+        self.esco_relations = esco_relations
+        self.doc_candidates = doc_candidates
+        self.ranker = ranker
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -444,6 +707,19 @@ class Normaliser(BaseEstimator):
             )
         if int(self.shortlist_size) < 1:
             raise ValidationError(f"shortlist_size : attendu ≥ 1, reçu {self.shortlist_size}")
+
+    def _make_ranker(self):
+        if self.ranker == "boosting":
+            return HistGradientBoostingClassifier(
+                max_iter=200,
+                learning_rate=0.1,
+                max_leaf_nodes=15,
+                min_samples_leaf=40,
+                l2_regularization=1.0,
+                early_stopping=False,
+                random_state=self.random_state,
+            )
+        return LogisticRegression(C=1.0, max_iter=1000)
 
     def _workers(self) -> int:
         return int(joblib.effective_n_jobs(self.n_jobs))
@@ -486,10 +762,12 @@ class Normaliser(BaseEstimator):
 
         self.indexes_: dict[str, _Index] = {}
         self.combiners_: dict[str, LogisticRegression] = {}
+        self.rankers_: dict[str, LogisticRegression] = {}
+        self.confidences_: dict[str, LogisticRegression] = {}
         self.thresholds_: dict[str, dict[str, float]] = {}
         self.tuning_report_: dict[str, dict[str, float]] = {}
         for kind in self.kinds:
-            entries = _build_entries(kind, referential, job_titles)
+            entries = _build_entries(kind, referential, job_titles, self.esco_relations)
             if excluded_text:
                 entries = _entries_without(entries, excluded_text)
             if len(entries.text) == 0:
@@ -508,6 +786,7 @@ class Normaliser(BaseEstimator):
                 profiles=tune_profiles,
             )
             texts = [normalise_text(p) for p in phrases]
+            n = len(texts)
             rows, entry, cosine = tune_index.shortlist(texts, self.shortlist_size, workers)
             feats = _pair_features(
                 tune_index, texts, rows, entry, cosine, self.scorers, workers, self.shortlist_size
@@ -521,24 +800,39 @@ class Normaliser(BaseEstimator):
                 )
             clf = LogisticRegression(C=1.0, max_iter=1000).fit(feats, y_pair)
             prob = _predict(clf, feats)
-            r, t, _, p = _aggregate(rows, pair_target, entry, prob, len(texts), 5)
-            top_score = np.zeros(len(texts))
-            top1 = np.zeros(len(texts), dtype=bool)
-            top5 = np.zeros(len(texts), dtype=bool)
-            starts = np.searchsorted(r, np.arange(len(texts)))
+            tfeats, r, t, e = _target_features(
+                tune_index,
+                texts,
+                rows,
+                entry,
+                cosine,
+                prob,
+                self.shortlist_size,
+                self.doc_candidates,
+            )
+            ranker = self._make_ranker().fit(tfeats, t == gold[r])
+            r, t, e, p = _top_k(r, t, e, _predict(ranker, tfeats), n, 5)
+            starts = np.searchsorted(r, np.arange(n))
             has = starts < len(r)
             has[has] = r[starts[has]] == np.flatnonzero(has)
-            top_score[has] = p[starts[has]]
+            top1 = np.zeros(n, dtype=bool)
+            top5 = np.zeros(n, dtype=bool)
             top1[has] = t[starts[has]] == gold[has]
             np.logical_or.at(top5, r, t == gold[r])
+            # confidence that the first candidate is right, from its score and its lead
+            first_two = _first_two(r, p, n)
+            confidence = LogisticRegression(C=1.0, max_iter=1000).fit(first_two, top1)
+            conf = _predict(confidence, first_two)
             review, auto = calibrate_thresholds(
-                top_score, top1, top5, auto_precision=self.auto_precision
+                conf, top1, top5, auto_precision=self.auto_precision
             )
-            auto_mask = top_score >= auto
+            auto_mask = conf >= auto
             self.combiners_[kind] = clf
+            self.rankers_[kind] = ranker
+            self.confidences_[kind] = confidence
             self.thresholds_[kind] = {"review": review, "auto": auto}
             self.tuning_report_[kind] = {
-                "phrases": float(len(texts)),
+                "phrases": float(n),
                 "top1": float(top1[gold >= 0].mean()),
                 "top5": float(top5[gold >= 0].mean()),
                 "auto_share": float(auto_mask.mean()),
@@ -560,7 +854,7 @@ class Normaliser(BaseEstimator):
     ) -> tuple[_Entries, list[str], np.ndarray]:
         """Index to tune on, tuning phrases and their gold target row (-1 for junk phrases)."""
         bucket = holdout_bucket(entries.source_code)
-        tuning = np.isin(bucket, TUNING_BUCKETS)
+        tuning = np.isin(bucket, TUNING_BUCKETS) & (entries.origin == ORIGIN_TITLE)
         if kind == "skill":
             cand = np.flatnonzero(tuning)
             pick = cand[: self.skill_tuning_size] if len(cand) else cand
@@ -575,7 +869,9 @@ class Normaliser(BaseEstimator):
             # occupation: the tuning appellations' labels are removed from the tuning index and
             # asked clean and noised, as unseen titles of their fiche
             labels, gold = entries.label[tuning], entries.target[tuning]
-            tune_entries = _entries_without(entries, set(entries.text[tuning]))
+            tune_entries = _entries_without(
+                entries, set(entries.text[tuning]), frozenset(entries.source_code[tuning])
+            )
             clean = True
         phrases: list[str] = []
         golds: list[int] = []
@@ -586,6 +882,17 @@ class Normaliser(BaseEstimator):
             for noise in NOISE_TYPES:
                 phrases.append(noisy_variant(label, noise, rng))
                 golds.append(int(g))
+        if kind == "occupation":
+            # titles that ARE in the index, as typed (clean and with one noise): most real
+            # traffic; without them the decisions would be calibrated on unseen titles only.
+            # Buckets 0-19 are left alone so the REPORT split stays unseen by tuning.
+            seen = np.flatnonzero((bucket >= 20) & (entries.origin == ORIGIN_TITLE))
+            seen = rng.choice(seen, size=min(len(seen), len(labels)), replace=False)
+            for i in np.sort(seen):
+                label, g = entries.label[i], int(entries.target[i])
+                noise = NOISE_TYPES[int(rng.integers(0, len(NOISE_TYPES)))]
+                phrases += [label, noisy_variant(label, noise, rng)]
+                golds += [g, g]
         # junk phrases: letters with no meaning, the lower tail of scores ("unknown")
         n_junk = max(20, len(phrases) // 20)
         alphabet = np.array(list("abcdefghijklmnopqrstuvwxyz     "))
@@ -676,10 +983,28 @@ class Normaliser(BaseEstimator):
                     f"contexts : attendu {len(phrases)} textes (un par phrase), reçu {len(contexts)}"
                 )
         phrases = ["" if p is None else str(p) for p in phrases]
-        out: list[NormalisationResult] = []
+        if contexts is None:
+            # each distinct normalised text is scored once (batches repeat titles a lot); the
+            # results do not depend on the batch, so this changes nothing but the time taken
+            texts = [normalise_text(p) for p in phrases]
+            first: dict[str, int] = {}
+            for i, x in enumerate(texts):
+                first.setdefault(x, i)
+            distinct = [phrases[i] for i in first.values()]
+            scored: list[NormalisationResult] = []
+            for start in range(0, len(distinct), block_size):
+                block = distinct[start : start + block_size]
+                scored.extend(self._normalise_block(block, kind, int(top_k), None))
+            pos = {x: j for j, x in enumerate(first)}
+            out = []
+            for p, x in zip(phrases, texts, strict=True):
+                res = scored[pos[x]]
+                out.append(res if res.phrase == p else _with_phrase(res, p))
+            return out
+        out = []
         for start in range(0, len(phrases), block_size):
             block = phrases[start : start + block_size]
-            ctx = None if contexts is None else list(contexts[start : start + block_size])
+            ctx = list(contexts[start : start + block_size])
             out.extend(self._normalise_block(block, kind, int(top_k), ctx))
         return out
 
@@ -710,23 +1035,34 @@ class Normaliser(BaseEstimator):
         )
 
     def score_matrix(self, phrases: Sequence[str], *, kind: str = "occupation"):
-        """Shortlisted targets and probabilities: ``(rows, target_rows, entry_rows, prob)``."""
+        """Candidate targets and scores: ``(rows, target_rows, entry_rows, score)``."""
         check_is_fitted(self, "indexes_")
         texts = [normalise_text(p) for p in phrases]
-        return self._score(texts, kind, self.shortlist_size)
+        return self._score(texts, kind, self.shortlist_size)[:4]
 
     def _score(self, texts: list[str], kind: str, k: int):
+        """Top ``k`` targets per text ``(rows, targets, entries, scores)`` and the confidence of
+        each text's first candidate."""
         index = self.indexes_[kind]
         workers = self._workers()
+        n = len(texts)
         rows, entry, cosine = index.shortlist(texts, self.shortlist_size, workers)
-        if len(rows) == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty, np.zeros(0)
-        feats = _pair_features(
-            index, texts, rows, entry, cosine, self.scorers, workers, self.shortlist_size
+        if len(rows):
+            feats = _pair_features(
+                index, texts, rows, entry, cosine, self.scorers, workers, self.shortlist_size
+            )
+            prob = _predict(self.combiners_[kind], feats)
+        else:
+            prob = np.zeros(0)
+        tfeats, r, t, e = _target_features(
+            index, texts, rows, entry, cosine, prob, self.shortlist_size, self.doc_candidates
         )
-        prob = _predict(self.combiners_[kind], feats)
-        return _aggregate(rows, index.entries.target[entry], entry, prob, len(texts), k)
+        if len(r) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty, np.zeros(0), np.zeros(n)
+        r, t, e, p = _top_k(r, t, e, _predict(self.rankers_[kind], tfeats), n, k)
+        conf = _predict(self.confidences_[kind], _first_two(r, p, n))
+        return r, t, e, p, conf
 
     def _normalise_block(
         self, phrases: list[str], kind: str, top_k: int, contexts: list[str] | None
@@ -735,34 +1071,38 @@ class Normaliser(BaseEstimator):
         texts = [normalise_text(p) for p in phrases]
         n = len(texts)
         if contexts is None:
-            r, t, e, p = self._score(texts, kind, top_k)
-            title_p = p
+            r, t, e, p, conf = self._score(texts, kind, top_k)
+            same = np.ones(n, dtype=bool)
         else:
-            r, t, e, p, title_p = self._score_with_context(texts, phrases, contexts, top_k)
+            r, t, e, p, conf, same = self._score_with_context(texts, phrases, contexts, top_k)
         thresholds = self.thresholds_[kind]
         ent = index.entries
         codes, labels = ent.target_code[t], ent.target_label[t]
         matched = np.where(e >= 0, ent.label[np.maximum(e, 0)], labels)
         romes = ent.target_rome[t] if ent.target_rome is not None else np.full(len(t), None)
-        bounds = np.searchsorted(r, np.arange(n + 1))
+        scores = np.round(p.astype(np.float64), 6).tolist()
+        codes, labels, matched = codes.tolist(), labels.tolist(), matched.tolist()
+        romes = romes.tolist()
+        bounds = np.searchsorted(r, np.arange(n + 1)).tolist()
+        conf = conf.tolist()
         results = []
         for i in range(n):
             a, b = bounds[i], bounds[i + 1]
             cands = tuple(
-                Candidate(
-                    kind=kind,
-                    code=str(codes[j]),
-                    label=str(labels[j]),
-                    matched_label=str(matched[j]),
-                    score=round(float(p[j]), 6),
-                    code_rome=None if romes[j] is None else str(romes[j]),
+                _candidate(
+                    kind,
+                    str(codes[j]),
+                    str(labels[j]),
+                    str(matched[j]),
+                    scores[j],
+                    None if romes[j] is None else str(romes[j]),
                 )
                 for j in range(a, b)
             )
-            top = float(title_p[a]) if b > a else 0.0
+            top = conf[i]
             if b == a or top < thresholds["review"]:
                 decision = "unknown"
-            elif top >= thresholds["auto"]:
+            elif top >= thresholds["auto"] and same[i]:
                 decision = "auto"
             else:
                 decision = "review"
@@ -772,11 +1112,14 @@ class Normaliser(BaseEstimator):
         return results
 
     def _score_with_context(self, texts, phrases, contexts, top_k):
-        """Mix title probabilities and context cosine over all fiches (dense per block)."""
+        """Mix title scores and context cosine over all fiches (dense per block).
+
+        The decision stays the title's: "auto" only when the context keeps the title's first
+        fiche first (``same``)."""
         index = self.indexes_["occupation"]
         n_t = index.entries.target_code.shape[0]
         n = len(texts)
-        r, t, e, p = self._score(texts, "occupation", self.shortlist_size)
+        r, t, e, p, conf = self._score(texts, "occupation", self.shortlist_size)
         title = np.zeros((n, n_t), dtype=np.float32)
         best_entry = np.full((n, n_t), -1, dtype=np.int64)
         title[r, t] = p
@@ -795,13 +1138,9 @@ class Normaliser(BaseEstimator):
         part = np.take_along_axis(part, idx, axis=1)
         rows = np.repeat(np.arange(n), k)
         tt = part.ravel()
-        return (
-            rows,
-            tt,
-            best_entry[rows, tt],
-            mixed[rows, tt],
-            title[rows, tt],
-        )
+        title_first = np.where(title.max(axis=1) > 0, title.argmax(axis=1), -1)
+        same = part[:, 0] == title_first
+        return rows, tt, best_entry[rows, tt], mixed[rows, tt], conf, same
 
 
 def _manifest_hash(manifest: dict) -> str:

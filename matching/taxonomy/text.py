@@ -143,11 +143,14 @@ def fold_case_accents(text: str) -> str:
     str
         The case-folded text without combining marks.
     """
+    if text.isascii():  # fast path: nothing to decompose (most referential labels are not)
+        return text.casefold()
     text = unicodedata.normalize("NFKC", text).translate(_LIGATURES).casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+@lru_cache(maxsize=100_000)
 def fold_token(token: str) -> str:
     """Fold one token: simple plural, then feminine onto masculine form (a matching key).
 
