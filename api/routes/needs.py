@@ -16,6 +16,7 @@ from api.schemas import (
     SuggestionOut,
     Suggestions,
     errors_doc,
+    shortlist_json,
     values,
 )
 from matching.services import serving
@@ -113,12 +114,9 @@ def shortlist(
     avec les formations qui les enseignent, contraintes). Références pseudonymes ; le guichet
     voit le nom d'un·e candidat·e une fois proposé·e par un·e conseiller·ère."""
     view = serving.shortlist_view(store, user, ref, fresh=fresh, top=top, engines=engines)
-    # Validated here, serialised once: returning the model would make FastAPI dump, re-validate
-    # and re-serialise it in a second thread-pool hop (the hottest route; see bench_api.py).
-    return Response(
-        Shortlist.model_validate(view).model_dump_json(by_alias=True),
-        media_type="application/json",
-    )
+    # Encoded once, directly (the hottest route; see bench_api.py): returning the model would
+    # make FastAPI validate, dump and serialise it again in a second thread-pool hop.
+    return Response(shortlist_json(view), media_type="application/json")
 
 
 @router.get(

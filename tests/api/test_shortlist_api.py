@@ -2,6 +2,7 @@
 decisions written to outcomes, exports."""
 
 import io
+import json
 
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -302,3 +303,39 @@ def test_float32_score_above_one_is_served_as_one(client, engine):
     r = client.get("/api/v1/needs/BES0001/shortlist", headers=bearer(client, "guichet"))
     assert r.status_code == 200, r.text
     assert r.json()["candidats"][0]["score"] == 1.0
+
+
+def test_fast_shortlist_json_equals_the_pydantic_model(client, territory, engine, app):
+    """The shortlist route encodes its JSON directly (orjson, cached explanations): for every
+    role, published and fresh, with a decision and a name shown, it must say exactly what the
+    documented ``Shortlist`` model says (the slow reference)."""
+    from api.schemas import Shortlist, shortlist_json
+    from matching.services import serving
+    from matching.services.accounts import principal_by_id
+
+    cand, counsellor = territory["candidate"], territory["candidate_counsellor"]
+    r = client.post(
+        "/api/v1/decisions",
+        json={"besoin": "BES0001", "demandeur": cand, "decision": "proposed"},
+        headers=bearer(client, counsellor),
+    )
+    assert r.status_code == 201
+    with engine.connect() as conn:
+        users = dict(conn.execute(select(m.User.username, m.User.id)).all())
+    for username in ("guichet", "admin", counsellor):
+        who = principal_by_id(engine, users[username])
+        for fresh in (False, True):
+            view = serving.shortlist_view(
+                engine, who, "BES0001", fresh=fresh, top=10, engines=app.state.engines
+            )
+            reference = Shortlist.model_validate(view).model_dump(mode="json")
+            assert json.loads(shortlist_json(view)) == reference
+            served = client.get(
+                f"/api/v1/needs/BES0001/shortlist?top=10&fresh={str(fresh).lower()}",
+                headers=bearer(client, username),
+            ).json()
+            assert served == reference
+            mine = [c["mon_portefeuille"] for c in served["candidats"]]
+            assert any(mine) == (username == counsellor)
+            named = [c["nom"] for c in served["candidats"] if c["nom"]]
+            assert len(named) == (username in ("guichet", "admin"))
