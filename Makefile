@@ -5,7 +5,7 @@ PASSERELLE := $(VENV)/bin/passerelle
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-sqlite test-postgres browser lint bench clean
+.PHONY: setup run test test-sqlite test-postgres browser bench-tools lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,11 @@ $(VENV)/.installed: pyproject.toml
 # Debian's Chromium for the browser tests (no browser download by Playwright).
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# Optional load tool of benchmarks/bench_api.py (Debian's wrk); without it the benchmark falls
+# back to httpx clients. Never needed by the tests.
+bench-tools:
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 
 # Main job on the embedded SQLite default: schema, demo territory, ranker, nightly matching.
 run: setup
