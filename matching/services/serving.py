@@ -192,6 +192,13 @@ def _proposed(conn, need_id: int) -> set[int]:
     )
 
 
+def _encode(explanation: dict | None) -> bytes | None:
+    """An explanation as JSON (UTF-8), as the API sends it (see ``CandidateView``)."""
+    if explanation is None:
+        return None
+    return orjson.dumps(explanation, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
 class _PublishedShortlists:
     """Shortlists of the published run, decoded and re-encoded once, kept per (run id, need id).
 
@@ -220,8 +227,7 @@ class _PublishedShortlists:
         ).all():
             if isinstance(expl, str):
                 expl = json.loads(expl)
-            encoded = None if expl is None else orjson.dumps(expl, option=orjson.OPT_NON_STR_KEYS)
-            rows.append((int(rank), int(j), unit_score(score), expl, encoded))
+            rows.append((int(rank), int(j), unit_score(score), expl, _encode(expl)))
         with self._lock:
             if self._run_id != run_id:
                 self._run_id, self._rows = run_id, {}
@@ -248,19 +254,68 @@ _openmp = threading.local()
 
 
 def _one_openmp_thread() -> None:
-    """Let the ranker use one OpenMP thread in this (request) thread.
+    """Let the ranker use one OpenMP thread in this (request) thread, and BLAS one thread.
 
     scikit-learn's HistGradientBoosting opens an OpenMP parallel region per tree; on the few
     hundred pairs of one fresh shortlist the threads' synchronisation costs far more than the
     trees (measured on the demo: 54-80 ms per shortlist with the default, 13-17 ms with one
-    thread), and concurrent requests already use the cores. The limit is per thread (OpenMP
-    keeps it per thread), so it is set once per thread of the server's pool.
+    thread), and concurrent requests already use the cores. The OpenMP limit is per thread
+    (OpenMP keeps it per thread), so it is set once per thread of the server's pool; OpenBLAS
+    keeps one process-wide setting, which one thread per call also suits in a server whose
+    requests (and worker processes) already occupy every core.
     """
     if not getattr(_openmp, "limited", False):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1, user_api="openmp")
+        threadpool_limits(limits=1, user_api="blas")
         _openmp.limited = True
+
+
+class _FreshShortlists:
+    """Fresh shortlists computed by one fitted engine, kept per (need id, top).
+
+    ``MatchingEngine.shortlist`` is a pure function of the fitted engine (its data snapshot and
+    reference date are fixed at fit time): computing it again for the same need, while the
+    same engine is current, gives the same list. The engine is replaced as soon as the data
+    changes (:class:`EngineCache` compares a fingerprint every ``check_every_s`` seconds), and so
+    is this memo, which is held by the engine object itself. Identity, caseload and decisions
+    are never kept: :func:`shortlist_view` reads them per request.
+    """
+
+    def __init__(self, max_entries: int = 2_000) -> None:
+        self.max_entries = max_entries
+        self._rows: dict[tuple[int, int], list[tuple]] = {}
+
+    def get(self, engine: Any, need_id: int, top: int) -> list[tuple]:
+        key = (need_id, top)
+        rows = self._rows.get(key)
+        if rows is not None:
+            return rows
+        # No semaphore in front of the cores: measured on 2 cores with 20 concurrent fresh
+        # requests, 2 slots gave 35 req/s and none 45 (numpy and the trees release the GIL).
+        found = engine.shortlist(need_id, top=top, explain=True)
+        rows = []
+        for x in found:
+            expl = x.explanation.to_dict() if x.explanation else None
+            rows.append(
+                (int(x.rank), int(x.jobseeker_id), unit_score(x.score), expl, _encode(expl))
+            )
+        if len(self._rows) < self.max_entries:
+            self._rows[key] = rows  # a dict assignment is atomic: no lock needed
+        return rows
+
+
+_fresh: weakref.WeakKeyDictionary[Any, _FreshShortlists] = weakref.WeakKeyDictionary()
+_fresh_lock = threading.Lock()
+
+
+def _fresh_shortlist(engine: Any, need_id: int, top: int) -> list[tuple]:
+    memo = _fresh.get(engine)
+    if memo is None:
+        with _fresh_lock:
+            memo = _fresh.setdefault(engine, _FreshShortlists())
+    return memo.get(engine, need_id, top)
 
 
 def shortlist_view(
@@ -284,17 +339,7 @@ def shortlist_view(
         if engines is None:
             raise ValidationError("calcul immédiat indisponible : moteur non chargé")
         _one_openmp_thread()
-        found = engines.get().shortlist(need_id, top=top, explain=True)
-        raw = [
-            (
-                int(x.rank),
-                int(x.jobseeker_id),
-                unit_score(x.score),
-                x.explanation.to_dict() if x.explanation else None,
-                None,
-            )
-            for x in found
-        ]
+        raw = _fresh_shortlist(engines.get(), int(need_id), int(top))
         run_id = None
     source = "calcul immédiat" if fresh else "publication"
     with store.connect() as conn:

@@ -339,3 +339,21 @@ def test_fast_shortlist_json_equals_the_pydantic_model(client, territory, engine
             assert any(mine) == (username == counsellor)
             named = [c["nom"] for c in served["candidats"] if c["nom"]]
             assert len(named) == (username in ("guichet", "admin"))
+
+
+def test_erased_candidate_leaves_cached_shortlists_at_once(client, territory, engine):
+    """Published lists are cached per run and fresh ones per fitted engine: an erasure must
+    still show on the very next request of both, without a new run or a refit."""
+    from matching.services.gdpr import erase
+
+    h = bearer(client, "guichet")
+    urls = ("/api/v1/needs/BES0001/shortlist", "/api/v1/needs/BES0001/shortlist?fresh=true")
+    before = [client.get(u, headers=h).json() for u in urls]
+    first = before[0]["candidats"][0]["demandeur"]
+    assert first in [c["demandeur"] for c in before[1]["candidats"]]
+    erase(engine, first, username="admin", reason="test")
+    for u, old in zip(urls, before, strict=True):
+        after = client.get(u, headers=h).json()
+        refs = [c["demandeur"] for c in after["candidats"]]
+        assert first not in refs
+        assert refs == [c["demandeur"] for c in old["candidats"] if c["demandeur"] != first]
