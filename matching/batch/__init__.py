@@ -14,16 +14,21 @@ and a snapshot, given what the previous complete run produced:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from matching.batch.changes import EntityChanges, diff_fingerprints, in_scope
 from matching.batch.compute import (
     BlockFrames,
     BlockTask,
+    EngineFile,
+    ExplainTask,
     ProgressFn,
+    explains_pairs,
     merge_frames,
     run_tasks,
     split_blocks,
@@ -98,6 +103,37 @@ class ComputeOutcome:
     plan_counts: dict[str, int] = field(default_factory=dict)
     blocks: int = 0
     reason_full: str = ""
+    explained: int = 0  # pairs explained by this run (the others were carried over)
+    durations: dict[str, float] = field(default_factory=dict)  # score / explain seconds
+
+
+#: Pairs per explanation task.
+EXPLAIN_CHUNK = 20_000
+
+
+def explain_missing(
+    engine: Any, shortlists: pd.DataFrame, *, chunk: int = EXPLAIN_CHUNK, **run_opts: Any
+) -> tuple[pd.DataFrame, int]:
+    """Fill the explanation of the final shortlist rows computed by this run (not carried over).
+
+    Rows carried over from the previous run (``prev_rank`` set) keep theirs (copied in SQL at
+    write time). The pairs go out in chunks on the same backend as the blocks.
+    """
+    todo = shortlists["explanation"].isna().to_numpy().copy()
+    if "prev_rank" in shortlists:
+        todo &= shortlists["prev_rank"].isna().to_numpy()
+    idx = np.flatnonzero(todo)
+    if not len(idx):
+        return shortlists, 0
+    nid = shortlists["need_id"].to_numpy(np.int64)[idx]
+    jid = shortlists["jobseeker_id"].to_numpy(np.int64)[idx]
+    tasks = [ExplainTask(nid[i : i + chunk], jid[i : i + chunk]) for i in range(0, len(idx), chunk)]
+    texts = run_tasks(engine, tasks, **run_opts)
+    expl = shortlists["explanation"].to_numpy(dtype=object).copy()
+    expl[idx] = [t for part in texts for t in part]
+    out = shortlists.copy()
+    out["explanation"] = expl
+    return out, len(idx)
 
 
 def compute_results(
@@ -140,29 +176,81 @@ def compute_results(
     elif previous.context != context:
         reason = "contexte modifié (modèle, référentiel, corrections, catalogue, date ou options)"
 
-    if reason:
-        tasks = [
-            BlockTask(b, need_ids, options.top_per_need, options.top_per_jobseeker, options.explain)
-            for b in split_blocks(js_ids, options.block_size)
-        ]
-        frames = run_tasks(engine, tasks, **run_opts)
-        results = merge_frames(
-            frames,
-            top_per_need=options.top_per_need,
-            top_per_jobseeker=options.top_per_jobseeker,
+    # Score the blocks without explanations, then explain only the final shortlists (when the
+    # engine can explain given pairs; see matching.batch.compute.explains_pairs).
+    two_pass = options.explain and explains_pairs(engine)
+    block_explain = options.explain and not two_pass
+    engine_file = EngineFile(engine) if options.backend == "local" else None
+    run_opts["engine_file"] = engine_file
+    try:
+        if reason:
+            tasks = [
+                BlockTask(
+                    b, need_ids, options.top_per_need, options.top_per_jobseeker, block_explain
+                )
+                for b in split_blocks(js_ids, options.block_size)
+            ]
+            t = time.perf_counter()
+            frames = run_tasks(engine, tasks, **run_opts)
+            results = merge_frames(
+                frames,
+                top_per_need=options.top_per_need,
+                top_per_jobseeker=options.top_per_jobseeker,
+            )
+            durations = {"score": time.perf_counter() - t}
+            explained = 0
+            if two_pass:
+                t = time.perf_counter()
+                run_opts["progress"] = None
+                results.shortlists, explained = explain_missing(
+                    engine, results.shortlists, **run_opts
+                )
+                durations["explain"] = time.perf_counter() - t
+            changes = diff_fingerprints(
+                previous.fingerprints if previous is not None else fingerprints.iloc[0:0],
+                fingerprints,
+            )
+            return ComputeOutcome(
+                kind="full",
+                results=results,
+                changes=changes,
+                plan_counts={
+                    "jobseekers_recomputed": len(js_ids),
+                    "needs_recomputed": len(need_ids),
+                },
+                blocks=len(tasks),
+                reason_full=reason,
+                explained=explained,
+                durations={k: round(v, 3) for k, v in durations.items()},
+            )
+        return _incremental(
+            engine,
+            previous,
+            fingerprints=fingerprints,
+            need_ids=need_ids,
+            js_ids=js_ids,
+            options=options,
+            block_explain=block_explain,
+            two_pass=two_pass,
+            run_opts=run_opts,
         )
-        changes = diff_fingerprints(
-            previous.fingerprints if previous is not None else fingerprints.iloc[0:0], fingerprints
-        )
-        return ComputeOutcome(
-            kind="full",
-            results=results,
-            changes=changes,
-            plan_counts={"jobseekers_recomputed": len(js_ids), "needs_recomputed": len(need_ids)},
-            blocks=len(tasks),
-            reason_full=reason,
-        )
+    finally:
+        if engine_file is not None:
+            engine_file.close()
 
+
+def _incremental(
+    engine: Any,
+    previous: PreviousRun | None,
+    *,
+    fingerprints: pd.DataFrame,
+    need_ids: np.ndarray,
+    js_ids: np.ndarray,
+    options: BatchOptions,
+    block_explain: bool,
+    two_pass: bool,
+    run_opts: dict[str, Any],
+) -> ComputeOutcome:
     assert previous is not None
     changes = diff_fingerprints(previous.fingerprints, fingerprints)
     plan = plan_incremental(
@@ -176,11 +264,13 @@ def compute_results(
         plan,
         jobseeker_ids=js_ids,
         need_ids=need_ids,
+        fresh_needs=changes["need"].fresh,
         block_size=options.block_size,
         top_per_need=options.top_per_need,
         top_per_jobseeker=options.top_per_jobseeker,
-        explain=options.explain,
+        explain=block_explain,
     )
+    t = time.perf_counter()
     frames = run_tasks(engine, tasks, **run_opts)
     results = combine(
         frames,
@@ -193,10 +283,19 @@ def compute_results(
         top_per_need=options.top_per_need,
         top_per_jobseeker=options.top_per_jobseeker,
     )
+    durations = {"score": time.perf_counter() - t}
+    explained = 0
+    if two_pass:
+        t = time.perf_counter()
+        run_opts["progress"] = None
+        results.shortlists, explained = explain_missing(engine, results.shortlists, **run_opts)
+        durations["explain"] = time.perf_counter() - t
     return ComputeOutcome(
         kind="incremental",
         results=results,
         changes=changes,
         plan_counts=plan.counts(),
         blocks=len(tasks),
+        explained=explained,
+        durations={k: round(v, 3) for k, v in durations.items()},
     )

@@ -27,10 +27,11 @@ backend because blocks are pure functions of (engine, block ids) and the merge i
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ ProgressFn = Callable[[int, int], None]
 class BlockFrames:
     """What one block (or a merge of blocks) produced, as flat arrays.
 
-    ``shortlists``: columns need_id, jobseeker_id, score, explanation (dict or None).
+    ``shortlists``: columns need_id, jobseeker_id, score, explanation (JSON text, or None when
+    not explained yet or not asked for); incremental runs add ``prev_rank`` to rows carried
+    over from the previous run (their explanation is copied in SQL when written).
     ``matches``: columns jobseeker_id, need_id, score.
     """
 
@@ -74,18 +77,62 @@ class BlockFrames:
 
 
 # --- converting the engine's BlockResult ------------------------------------------------------
-def _explanation_dict(expl: Any) -> dict | None:
-    if expl is None:
-        return None
-    if isinstance(expl, dict):
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able form of an engine value: dataclasses as dicts, tuples as lists.
+
+    Same content as ``dataclasses.asdict`` (which deep-copies every leaf and was a third of the
+    match stage at 30k), without the copies.
+    """
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    cls = type(value)
+    names = _FIELDS.get(cls)
+    if names is None and is_dataclass(value):
+        names = _FIELDS[cls] = tuple(f.name for f in fields(value))
+    if names is not None:
+        return {n: _plain(getattr(value, n)) for n in names}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _uses_asdict(cls: type) -> bool:
+    try:
+        from matching.ranking.explain import Explanation
+    except ImportError:  # pragma: no cover - the engine is part of the package
+        return False
+    return getattr(cls, "to_dict", None) is Explanation.to_dict
+
+
+def explanation_json(expl: Any) -> str | None:
+    """An engine explanation as the JSON text stored in ``run_shortlists.explanation``.
+
+    Computed in the workers, so the merge, the incremental bookkeeping and the writes handle
+    plain strings. Explanations whose ``to_dict`` is ``dataclasses.asdict`` are converted
+    directly (:func:`_plain`); any other ``to_dict`` is honoured.
+    """
+    if expl is None or isinstance(expl, str):
         return expl
-    to_dict = getattr(expl, "to_dict", None)
-    if to_dict is None:
-        raise RunError(
-            "explication de rapprochement inattendue : objet avec to_dict() attendu, "
-            f"reçu {type(expl).__name__}"
-        )
-    return to_dict()
+    if isinstance(expl, dict):
+        data = expl
+    elif is_dataclass(expl) and _uses_asdict(type(expl)):
+        data = _plain(expl)
+    else:
+        to_dict = getattr(expl, "to_dict", None)
+        if to_dict is None:
+            raise RunError(
+                "explication de rapprochement inattendue : objet avec to_dict() attendu, "
+                f"reçu {type(expl).__name__}"
+            )
+        data = to_dict()
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _flatten_matches(items: Any) -> list:
@@ -105,7 +152,7 @@ def _frame_from(items: Any, *, key: str, with_explanation: bool) -> pd.DataFrame
         cols = ["need_id", "jobseeker_id", "score"] + (["explanation"] if with_explanation else [])
         df = items.reindex(columns=cols).copy()
         if with_explanation:
-            df["explanation"] = [_explanation_dict(e) for e in df["explanation"]]
+            df["explanation"] = [explanation_json(e) for e in df["explanation"]]
     else:
         flat = _flatten_matches(items)
         data: dict[str, Any] = {
@@ -116,7 +163,7 @@ def _frame_from(items: Any, *, key: str, with_explanation: bool) -> pd.DataFrame
             "score": np.fromiter((m.score for m in flat), dtype=np.float64, count=len(flat)),
         }
         if with_explanation:
-            data["explanation"] = [_explanation_dict(getattr(m, "explanation", None)) for m in flat]
+            data["explanation"] = [explanation_json(getattr(m, "explanation", None)) for m in flat]
         df = pd.DataFrame(data)
     df["need_id"] = df["need_id"].astype(np.int64)
     df["jobseeker_id"] = df["jobseeker_id"].astype(np.int64)
@@ -214,6 +261,21 @@ class BlockTask:
     top_per_jobseeker: int
     explain: bool
 
+    def run(self, engine: Any) -> BlockFrames:
+        return compute_block(engine, self)
+
+
+@dataclass(frozen=True)
+class ExplainTask:
+    """Explanations of given (need, jobseeker) pairs (the final shortlists), as JSON text."""
+
+    need_ids: np.ndarray
+    jobseeker_ids: np.ndarray
+
+    def run(self, engine: Any) -> list[str | None]:
+        expl = explain_pairs(engine, self.need_ids, self.jobseeker_ids)
+        return [explanation_json(e) for e in expl]
+
 
 def compute_block(engine: Any, task: BlockTask) -> BlockFrames:
     """Run one block through the engine contract and convert the result (pure function)."""
@@ -227,38 +289,96 @@ def compute_block(engine: Any, task: BlockTask) -> BlockFrames:
     return to_frames(result)
 
 
+def explains_pairs(engine: Any) -> bool:
+    """Whether the engine can explain arbitrary (need, jobseeker) pairs.
+
+    Then the run scores blocks without explanations and explains only the pairs that made the
+    final shortlists: each block would otherwise explain its own top ``top_per_need`` per need,
+    up to ``retrieve_k / top_per_need`` times more pairs than are kept (4x at 100k), and
+    explaining is the engine's most expensive step per pair. ``explain_pairs(need_ids,
+    jobseeker_ids)`` is the method we asked the engine for; until it exists, the fitted
+    ``MatchingEngine``'s own pair-feature and explanation functions are used (same per-pair
+    computation as inside ``block_results``, so the text is identical).
+    """
+    if callable(getattr(engine, "explain_pairs", None)):
+        return True
+    return all(hasattr(engine, a) for a in ("_explain_many", "ctx_", "need_pos_", "js_pos_"))
+
+
+def explain_pairs(engine: Any, need_ids: np.ndarray, jobseeker_ids: np.ndarray) -> list:
+    """Engine explanations of aligned (need, jobseeker) pairs (see :func:`explains_pairs`)."""
+    fn = getattr(engine, "explain_pairs", None)
+    if callable(fn):
+        return list(fn(need_ids, jobseeker_ids))
+    from matching.ranking.pair_features import pair_features
+
+    nr = np.fromiter((engine.need_pos_[int(n)] for n in need_ids), np.int64, len(need_ids))
+    jr = np.fromiter((engine.js_pos_[int(j)] for j in jobseeker_ids), np.int64, len(jobseeker_ids))
+    if not len(nr):
+        return []
+    return list(engine._explain_many(nr, jr, pair_features(engine.ctx_, nr, jr)))
+
+
+def run_task(engine: Any, task: Any) -> Any:
+    """Run any task (:class:`BlockTask`, :class:`ExplainTask`) against the engine."""
+    return task.run(engine)
+
+
 _WORKER_ENGINES: dict[str, Any] = {}
 
 
-def _compute_block_from_file(path: str, task: BlockTask) -> BlockFrames:
+def _run_task_from_file(path: str, task: Any) -> Any:
     engine = _WORKER_ENGINES.get(path)
     if engine is None:
         _WORKER_ENGINES.clear()  # one engine per worker at a time (a new run = a new file)
         engine = _WORKER_ENGINES[path] = joblib.load(path, mmap_mode="r")
-    return compute_block(engine, task)
+    return task.run(engine)
+
+
+class EngineFile:
+    """The fitted engine dumped once for the local process pool (shared by the run's stages)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self.path: str | None = None
+
+    def get(self) -> str:
+        if self.path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="passerelle-nightly-")
+            self.path = str(Path(self._tmp.name) / f"engine-{os.getpid()}.joblib")
+            joblib.dump(self.engine, self.path)
+        return self.path
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+        self._tmp = self.path = None
 
 
 def run_tasks(
     engine: Any,
-    tasks: list[BlockTask],
+    tasks: list[Any],
     *,
     backend: str = "local",
     n_jobs: int = 1,
     scheduler: str | None = None,
     client: Any = None,
     progress: ProgressFn | None = None,
-) -> list[BlockFrames]:
-    """Run ``tasks`` and return their frames in task order (deterministic whatever the backend).
+    engine_file: EngineFile | None = None,
+) -> list[Any]:
+    """Run ``tasks`` and return their outputs in task order (deterministic whatever the backend).
 
     Parameters
     ----------
     engine : fitted engine honouring the ``block_results`` contract.
-    tasks : blocks to run.
+    tasks : blocks (:class:`BlockTask`) or explanations (:class:`ExplainTask`) to run.
     backend : ``"local"`` (joblib processes) or ``"dask"`` (dask.distributed).
     n_jobs : processes for the local backend (scikit-learn meaning; 1 = in this process).
     scheduler : address of the Dask scheduler (``tcp://host:8786``) for the Dask backend.
     client : an existing ``distributed.Client`` (tests); overrides ``scheduler``.
-    progress : called with (done, total) after each block.
+    progress : called with (done, total) after each task.
+    engine_file : the engine already dumped for the local pool (reused between stages).
     """
     total = len(tasks)
     if total == 0:
@@ -270,33 +390,37 @@ def run_tasks(
             f"moteur d'exécution inconnu : « local » ou « dask » attendu, reçu « {backend} »"
         )
     n = joblib.effective_n_jobs(n_jobs)
-    results: list[BlockFrames] = []
+    results: list[Any] = []
     if n == 1 or total == 1:
         for i, task in enumerate(tasks, start=1):
-            results.append(compute_block(engine, task))
+            results.append(task.run(engine))
             if progress:
                 progress(i, total)
         return results
-    with tempfile.TemporaryDirectory(prefix="passerelle-nightly-") as tmp:
-        path = str(Path(tmp) / f"engine-{os.getpid()}.joblib")
-        joblib.dump(engine, path)
+    own = engine_file is None
+    ef = engine_file or EngineFile(engine)
+    try:
+        path = ef.get()
         parallel = joblib.Parallel(n_jobs=n, backend="loky", return_as="generator")
-        gen = parallel(joblib.delayed(_compute_block_from_file)(path, t) for t in tasks)
-        for i, frames in enumerate(gen, start=1):
-            results.append(frames)
+        gen = parallel(joblib.delayed(_run_task_from_file)(path, t) for t in tasks)
+        for i, out in enumerate(gen, start=1):
+            results.append(out)
             if progress:
                 progress(i, total)
+    finally:
+        if own:
+            ef.close()
     return results
 
 
 def _run_dask(
     engine: Any,
-    tasks: list[BlockTask],
+    tasks: list[Any],
     *,
     scheduler: str | None,
     client: Any,
     progress: ProgressFn | None,
-) -> list[BlockFrames]:
+) -> list[Any]:
     try:
         from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - dask is a dependency
@@ -314,20 +438,20 @@ def _run_dask(
     try:
         engine_future = client.scatter(engine, broadcast=True, hash=False)
         futures = client.map(
-            compute_block,
+            run_task,
             [engine_future] * len(tasks),
             tasks,
             pure=False,
             retries=2,
         )
         index = {f.key: i for i, f in enumerate(futures)}
-        results: list[BlockFrames | None] = [None] * len(tasks)
+        results: list[Any] = [None] * len(tasks)
         for done, fut in enumerate(as_completed(futures), start=1):
             results[index[fut.key]] = fut.result()
             if progress:
                 progress(done, len(tasks))
         client.cancel([engine_future])
-        return [r for r in results if r is not None]
+        return results
     finally:
         if own:
             client.close()

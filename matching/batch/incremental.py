@@ -56,25 +56,44 @@ def plan_incremental(
     return IncrementalPlan(jobseekers=aff_js, needs=aff_needs)
 
 
+#: Jobseeker x need cells per "all jobseekers x some needs" task (bounds the engine's dense
+#: score block: 25 M float32 = 100 MB).
+CELLS_PER_NEED_TASK = 25_000_000
+
+
 def incremental_tasks(
     plan: IncrementalPlan,
     *,
     jobseeker_ids: np.ndarray,
     need_ids: np.ndarray,
+    fresh_needs: np.ndarray | None = None,
     block_size: int,
     top_per_need: int,
     top_per_jobseeker: int,
     explain: bool,
 ) -> list[BlockTask]:
-    """Blocks of affected jobseekers x all needs, then all jobseekers x affected needs."""
+    """Blocks of affected jobseekers x all needs, then all jobseekers x chunks of affected needs.
+
+    The second kind is cut by needs, not by jobseekers: with explicit ``need_ids`` the engine
+    retrieves each need's candidates over the whole pool, so cutting the jobseekers would redo
+    that retrieval once per block. Needs recomputed only because one of their candidates changed
+    (not new or edited themselves) need no per-jobseeker side (``top_per_jobseeker=0``): their
+    scores with unchanged people are those of the previous run, already in the kept lists.
+    """
     tasks = [
         BlockTask(b, need_ids, top_per_need, top_per_jobseeker, explain)
         for b in split_blocks(plan.jobseekers, block_size)
     ]
-    if len(plan.needs):
+    if not len(plan.needs) or not len(jobseeker_ids):
+        return tasks
+    fresh = plan.needs if fresh_needs is None else np.intersect1d(plan.needs, fresh_needs)
+    hit_only = np.setdiff1d(plan.needs, fresh)
+    width = max(1, CELLS_PER_NEED_TASK // len(jobseeker_ids))
+    everyone = np.unique(np.asarray(jobseeker_ids, dtype=np.int64))
+    for needs, k_js in ((fresh, top_per_jobseeker), (hit_only, 0)):
         tasks += [
-            BlockTask(b, plan.needs, top_per_need, top_per_jobseeker, explain)
-            for b in split_blocks(jobseeker_ids, block_size)
+            BlockTask(everyone, chunk, top_per_need, k_js, explain)
+            for chunk in split_blocks(needs, width)
         ]
     return tasks
 
@@ -103,8 +122,11 @@ def combine(
         & ~mt["jobseeker_id"].isin(plan.jobseekers)
         & ~mt["need_id"].isin(needs.dirty)
     )
+    kept = sl.loc[keep_sl, ["need_id", "jobseeker_id", "score", "explanation", "rank"]]
     old = BlockFrames(
-        shortlists=sl.loc[keep_sl, ["need_id", "jobseeker_id", "score", "explanation"]],
+        # prev_rank: the row is copied from the previous run at write time (explanation
+        # included, which is therefore not read back)
+        shortlists=kept.rename(columns={"rank": "prev_rank"}),
         matches=mt.loc[keep_mt, ["jobseeker_id", "need_id", "score"]],
     )
     return merge_frames(

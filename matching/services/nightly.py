@@ -26,6 +26,7 @@ under an unpublished id, and the next run marks it abandoned and removes them.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -222,15 +223,25 @@ def _read(conn, sql: str, params: dict, columns: list[str]) -> pd.DataFrame:
     rows = conn.execute(text(sql), params).fetchall()
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    return pd.DataFrame.from_records(rows, columns=columns)
+    # Row objects are tuples: build the columns directly (from_records inspects every row)
+    cols = list(zip(*rows, strict=True))
+    return pd.DataFrame(dict(zip(columns, cols, strict=True)))
 
 
-def read_results(store: Engine, run_id: int) -> tuple[BlockFrames, pd.DataFrame]:
-    """Shortlists, matches and paths of a run (JSON kept as stored text on SQLite)."""
+def read_results(
+    store: Engine, run_id: int, *, texts: bool = True
+) -> tuple[BlockFrames, pd.DataFrame]:
+    """Shortlists, matches and paths of a run (JSON kept as stored text on SQLite).
+
+    ``texts=False`` leaves explanations and paths out (``None``): an incremental run copies the
+    rows it keeps in SQL (:func:`write_results`) and never needs them in memory.
+    """
+    expl = "explanation" if texts else "NULL"
+    path = "path" if texts else "NULL"
     with store.connect() as conn:
         sl = _read(
             conn,
-            "SELECT need_id, jobseeker_id, score, explanation, rank FROM run_shortlists "
+            f"SELECT need_id, jobseeker_id, score, {expl}, rank FROM run_shortlists "
             "WHERE run_id = :r",
             {"r": run_id},
             ["need_id", "jobseeker_id", "score", "explanation", "rank"],
@@ -243,7 +254,7 @@ def read_results(store: Engine, run_id: int) -> tuple[BlockFrames, pd.DataFrame]
         )
         paths = _read(
             conn,
-            "SELECT jobseeker_id, need_id, feasible, path FROM run_paths WHERE run_id = :r",
+            f"SELECT jobseeker_id, need_id, feasible, {path} FROM run_paths WHERE run_id = :r",
             {"r": run_id},
             ["jobseeker_id", "need_id", "feasible", "path"],
         )
@@ -285,7 +296,7 @@ def load_previous(store: Engine) -> PreviousRun | None:
     fps = read_fingerprints(store, rid)
     if fps.empty:
         return None
-    results, paths = read_results(store, rid)
+    results, paths = read_results(store, rid, texts=False)
     context = (run.report or {}).get("context")
     return PreviousRun(run_id=rid, context=context, fingerprints=fps, results=results, paths=paths)
 
@@ -299,22 +310,82 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def _insert_rows(conn, table: str, columns: list[str], rows: Any) -> None:
+    """Bulk insert on an open connection: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with raw.cursor() as cur, cur.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in columns)
+        # the sqlite3 cursor directly: SQLAlchemy's executemany would materialise the rows
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        finally:
+            cur.close()
+
+
 def bulk_insert(store: Engine, table: str, columns: list[str], rows: list[tuple]) -> None:
     """Insert many rows in one transaction: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
     if not rows:
         return
     with store.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            raw = conn.connection.driver_connection
-            sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-            with raw.cursor() as cur, cur.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join("?" for _ in columns)
-            conn.exec_driver_sql(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
-            )
+        _insert_rows(conn, table, columns, rows)
+
+
+@contextlib.contextmanager
+def _write_transaction(store: Engine):
+    """One transaction for a run's bulk writes; on SQLite with write-friendly pragmas.
+
+    ``synchronous=NORMAL`` in WAL mode keeps the database consistent on a crash or ``kill -9``
+    (only durability of the last commits on power loss is relaxed, and an unpublished run is
+    worthless anyway); a large page cache and in-memory temporary tables avoid spilling.
+    """
+    with store.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            for pragma in (
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA cache_size=-262144",
+                "PRAGMA temp_store=MEMORY",
+            ):
+                conn.exec_driver_sql(pragma)
+            conn.commit()  # ends SQLAlchemy's autobegun transaction (no BEGIN for PRAGMA)
+        with conn.begin():
+            yield conn
+
+
+def _copy_from_previous(
+    conn,
+    *,
+    table: str,
+    temp_columns: dict[str, str],
+    rows: Any,
+    insert_columns: list[str],
+    select: str,
+    join: str,
+    params: dict,
+) -> None:
+    """``INSERT ... SELECT`` rows of the previous run, keyed by a temporary table of row keys."""
+    tmp = f"tmp_copy_{table}"
+    decl = ", ".join(f"{c} {t}" for c, t in temp_columns.items())
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {tmp}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {tmp} ({decl})")
+    _insert_rows(conn, tmp, list(temp_columns), rows)
+    conn.execute(
+        text(
+            f"INSERT INTO {table} ({', '.join(insert_columns)}) SELECT {select} "
+            f"FROM {tmp} t JOIN {table} p ON {join}"
+        ),
+        params,
+    )
+    conn.exec_driver_sql(f"DROP TABLE {tmp}")
+
+
+def _ints(series: pd.Series) -> list[int]:
+    return series.to_numpy(dtype=np.int64).tolist()
 
 
 def write_results(
@@ -324,80 +395,149 @@ def write_results(
     paths: pd.DataFrame,
     fingerprints: pd.DataFrame,
     *,
-    chunk: int = 200_000,
+    previous_run_id: int | None = None,
     on_table: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
-    """Write a run's rows (several transactions; invisible to readers until publication)."""
+    """Write a run's rows, one transaction per table (invisible to readers until publication).
+
+    Rows are built column-wise from numpy arrays (no object per row) and inserted with ``COPY``
+    or ``executemany``. Shortlist rows carried over by an incremental run (``prev_rank`` set)
+    and reused paths (``reused`` true) are copied from ``previous_run_id`` with
+    ``INSERT ... SELECT``: their explanation and path texts never travel through Python.
+    """
     sl, mt = results.shortlists, results.matches
-    tables = {
-        "run_shortlists": (
-            ["run_id", "need_id", "rank", "jobseeker_id", "score", "explanation"],
-            list(
-                zip(
-                    [run_id] * len(sl),
-                    sl["need_id"].astype(int).tolist(),
-                    sl["rank"].astype(int).tolist(),
-                    sl["jobseeker_id"].astype(int).tolist(),
-                    sl["score"].astype(float).tolist(),
-                    [_json_text(e) for e in sl["explanation"]],
-                    strict=True,
-                )
-            ),
-        ),
-        "run_matches": (
-            ["run_id", "jobseeker_id", "rank", "need_id", "score"],
-            list(
-                zip(
-                    [run_id] * len(mt),
-                    mt["jobseeker_id"].astype(int).tolist(),
-                    mt["rank"].astype(int).tolist(),
-                    mt["need_id"].astype(int).tolist(),
-                    mt["score"].astype(float).tolist(),
-                    strict=True,
-                )
-            ),
-        ),
-        "run_paths": (
-            ["run_id", "jobseeker_id", "need_id", "feasible", "path"],
-            list(
-                zip(
-                    [run_id] * len(paths),
-                    paths["jobseeker_id"].astype(int).tolist(),
-                    paths["need_id"].astype(int).tolist(),
-                    paths["feasible"].astype(bool).tolist(),
-                    [_json_text(p) for p in paths["path"]],
-                    strict=True,
-                )
-            ),
-        ),
-        "run_fingerprints": (
-            ["run_id", "kind", "entity_id", "fingerprint"],
-            list(
-                zip(
-                    [run_id] * len(fingerprints),
-                    fingerprints["kind"].tolist(),
-                    fingerprints["entity_id"].astype(int).tolist(),
-                    fingerprints["fingerprint"].astype(np.int64).tolist(),
-                    strict=True,
-                )
-            ),
-        ),
+    copy_sl = (
+        sl["prev_rank"].notna().to_numpy()
+        if "prev_rank" in sl and previous_run_id is not None
+        else np.zeros(len(sl), bool)
+    )
+    copy_pt = (
+        paths["reused"].fillna(False).astype(bool).to_numpy()
+        if "reused" in paths and previous_run_id is not None
+        else np.zeros(len(paths), bool)
+    )
+    fresh_sl, kept_sl = sl[~copy_sl], sl[copy_sl]
+    fresh_pt, kept_pt = paths[~copy_pt], paths[copy_pt]
+    counts = {
+        "run_shortlists": len(sl),
+        "run_matches": len(mt),
+        "run_paths": len(paths),
+        "run_fingerprints": len(fingerprints),
     }
-    counts = {}
-    for name, (cols, rows) in tables.items():
+
+    def _write_shortlists(conn) -> None:
+        _insert_rows(
+            conn,
+            "run_shortlists",
+            ["run_id", "need_id", "rank", "jobseeker_id", "score", "explanation"],
+            zip(
+                itertools.repeat(run_id, len(fresh_sl)),
+                _ints(fresh_sl["need_id"]),
+                _ints(fresh_sl["rank"]),
+                _ints(fresh_sl["jobseeker_id"]),
+                fresh_sl["score"].to_numpy(dtype=np.float64).tolist(),
+                [_json_text(e) for e in fresh_sl["explanation"]],
+                strict=True,
+            ),
+        )
+        if len(kept_sl):
+            _copy_from_previous(
+                conn,
+                table="run_shortlists",
+                temp_columns={
+                    "need_id": "INTEGER",
+                    "rank": "INTEGER",
+                    "prev_rank": "INTEGER",
+                    "jobseeker_id": "INTEGER",
+                    "score": "FLOAT",
+                },
+                rows=zip(
+                    _ints(kept_sl["need_id"]),
+                    _ints(kept_sl["rank"]),
+                    _ints(kept_sl["prev_rank"]),
+                    _ints(kept_sl["jobseeker_id"]),
+                    kept_sl["score"].to_numpy(dtype=np.float64).tolist(),
+                    strict=True,
+                ),
+                insert_columns=[
+                    "run_id",
+                    "need_id",
+                    "rank",
+                    "jobseeker_id",
+                    "score",
+                    "explanation",
+                ],
+                select=":r, t.need_id, t.rank, t.jobseeker_id, t.score, p.explanation",
+                join="p.run_id = :p AND p.need_id = t.need_id AND p.rank = t.prev_rank",
+                params={"r": run_id, "p": previous_run_id},
+            )
+
+    def _write_matches(conn) -> None:
+        _insert_rows(
+            conn,
+            "run_matches",
+            ["run_id", "jobseeker_id", "rank", "need_id", "score"],
+            zip(
+                itertools.repeat(run_id, len(mt)),
+                _ints(mt["jobseeker_id"]),
+                _ints(mt["rank"]),
+                _ints(mt["need_id"]),
+                mt["score"].to_numpy(dtype=np.float64).tolist(),
+                strict=True,
+            ),
+        )
+
+    def _write_paths(conn) -> None:
+        _insert_rows(
+            conn,
+            "run_paths",
+            ["run_id", "jobseeker_id", "need_id", "feasible", "path"],
+            zip(
+                itertools.repeat(run_id, len(fresh_pt)),
+                _ints(fresh_pt["jobseeker_id"]),
+                _ints(fresh_pt["need_id"]),
+                fresh_pt["feasible"].astype(bool).tolist(),
+                [_json_text(p) for p in fresh_pt["path"]],
+                strict=True,
+            ),
+        )
+        if len(kept_pt):
+            _copy_from_previous(
+                conn,
+                table="run_paths",
+                temp_columns={"jobseeker_id": "INTEGER", "need_id": "INTEGER"},
+                rows=zip(_ints(kept_pt["jobseeker_id"]), _ints(kept_pt["need_id"]), strict=True),
+                insert_columns=["run_id", "jobseeker_id", "need_id", "feasible", "path"],
+                select=":r, t.jobseeker_id, t.need_id, p.feasible, p.path",
+                join="p.run_id = :p AND p.jobseeker_id = t.jobseeker_id AND p.need_id = t.need_id",
+                params={"r": run_id, "p": previous_run_id},
+            )
+
+    def _write_fingerprints(conn) -> None:
+        _insert_rows(
+            conn,
+            "run_fingerprints",
+            ["run_id", "kind", "entity_id", "fingerprint"],
+            zip(
+                itertools.repeat(run_id, len(fingerprints)),
+                fingerprints["kind"].tolist(),
+                _ints(fingerprints["entity_id"]),
+                _ints(fingerprints["fingerprint"]),
+                strict=True,
+            ),
+        )
+
+    # One transaction per table: the heartbeat (another connection) can write in between.
+    for name, step in (
+        ("run_shortlists", _write_shortlists),
+        ("run_matches", _write_matches),
+        ("run_paths", _write_paths),
+        ("run_fingerprints", _write_fingerprints),
+    ):
         if on_table:
             on_table(name)
-        for i in range(0, len(rows), chunk):
-            bulk_insert(store, name, cols, rows[i : i + chunk])
-        counts[name] = len(rows)
-        if store.dialect.name == "postgresql" and "id" in cols:
-            with store.begin() as conn:
-                conn.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                        f"(SELECT max(id) FROM {name}))"
-                    )
-                )
+        with _write_transaction(store) as conn:
+            step(conn)
     return counts
 
 
@@ -430,8 +570,12 @@ def runs_to_clean(store: Engine, *, keep: int) -> list[int]:
             .all()
         )
         with_rows = set()
-        for model in RESULT_TABLES:
-            with_rows |= set(conn.execute(select(model.run_id).distinct()).scalars().all())
+        candidates = set(broken) | set(complete)
+        for model in RESULT_TABLES:  # one primary-key probe per run, not a scan of the rows
+            for rid in candidates - with_rows:
+                hit = conn.execute(select(model.run_id).where(model.run_id == rid).limit(1))
+                if hit.first() is not None:
+                    with_rows.add(rid)
     old = [r for r in complete[max(keep, 1) :] if r != pub]
     return sorted(r for r in set(broken) | set(old) if r in with_rows)
 
@@ -705,7 +849,8 @@ def run_nightly(
                 reuse = pairs.merge(ok, how="inner")
                 pairs = pairs.merge(ok, how="left", indicator=True)
                 pairs = pairs[pairs["_merge"] == "left_only"][["need_id", "jobseeker_id"]]
-                old = previous.paths.merge(reuse, how="inner")
+                # reused rows are copied from the previous run in SQL (path text not read)
+                old = previous.paths.merge(reuse, how="inner").assign(reused=True)
                 reused_paths = len(old)
             else:
                 old = None
@@ -723,6 +868,7 @@ def run_nightly(
                 results,
                 paths,
                 fps,
+                previous_run_id=previous.run_id if previous is not None else None,
                 on_table=lambda name: hb.beat(f"write:{name}"[:40]),
             )
 
@@ -730,7 +876,9 @@ def run_nightly(
             prev_sl = previous.results.shortlists if previous is not None else None
             if prev_sl is None:
                 pub = published_run_id(store)
-                prev_sl = read_results(store, pub)[0].shortlists if pub is not None else None
+                prev_sl = (
+                    read_results(store, pub, texts=False)[0].shortlists if pub is not None else None
+                )
             changes_report = (
                 shortlist_changes(
                     prev_sl,
@@ -777,6 +925,7 @@ def run_nightly(
                     if len(paths)
                     else 0,
                     "paths_computed": len(fresh_paths),
+                    "explanations_computed": outcome.explained,
                     "paths_reused": reused_paths,
                     **outcome.plan_counts,
                 },
@@ -785,6 +934,8 @@ def run_nightly(
                 "purge": purge,
                 "abandoned_runs": [{"run_id": r, "reason": why} for r, why in abandoned],
                 "durations_s": durations,
+                # inside "match": scoring the blocks, explaining the final shortlists
+                "match_detail_s": outcome.durations,
             }
 
             stage("publish")
