@@ -1,5 +1,8 @@
 """Evaluation of the free-text normaliser: held-out appellations (clean and noised) and real offers.
 
+Seen set: the REPORT appellations (all of them) asked clean and noised to a normaliser that indexes
+them — a known title typed approximately, the everyday case.
+
 Held-out set: the SYNONYME appellations whose OGR code falls in the REPORT buckets of
 :func:`matching.taxonomy.normaliser.holdout_bucket` are removed from the index (the normaliser is
 fitted without their labels) and asked clean and with each kind of noise; the right answer is their
@@ -63,6 +66,21 @@ def heldout_phrases(referential: Any, *, random_state: int = 42) -> pd.DataFrame
     """Held-out appellations, clean and noised: columns phrase, code_rome, noise."""
     rng = np.random.default_rng(random_state)
     held = report_job_titles(referential)
+    rows = []
+    for label, code in zip(held["label"], held["code_rome"], strict=True):
+        rows.append((label, code, "clean"))
+        for noise in NOISE_TYPES:
+            rows.append((noisy_variant(label, noise, rng), code, noise))
+    return pd.DataFrame(rows, columns=["phrase", "code_rome", "noise"])
+
+
+def seen_phrases(referential: Any, *, random_state: int = 43) -> pd.DataFrame:
+    """Appellations of the REPORT split as people type them (clean and with each noise), for a
+    normaliser that DOES index them: the everyday case of a known title, typed approximately.
+    Columns phrase, code_rome, noise. Tuning never uses the REPORT buckets."""
+    rng = np.random.default_rng(random_state)
+    jt = referential.job_titles
+    held = jt[np.isin(holdout_bucket(jt["code_ogr"]), REPORT_BUCKETS)].reset_index(drop=True)
     rows = []
     for label, code in zip(held["label"], held["code_rome"], strict=True):
         rows.append((label, code, "clean"))
@@ -216,7 +234,7 @@ def tune_context_weight(
     normaliser: Normaliser,
     referential: Any,
     tuning_offers: pd.DataFrame,
-    grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+    grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
 ) -> tuple[float, dict[float, float]]:
     """Pick ``context_weight`` maximising NDCG@10 on the TUNING offers (sets it on the normaliser)."""
     scores = {}

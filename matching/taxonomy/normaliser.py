@@ -348,6 +348,7 @@ class _Index:
             )
             doc_matrix = vec.fit_transform(full)
             self.label_docs = (vec, sp.csr_matrix(doc_matrix.T, dtype=np.float32))
+            self.doc_words_t = sp.csr_matrix((doc_matrix.T > 0).astype(np.float32))
             first = np.array([t.split()[0] for t in entries.text], dtype=object)
             vocab = {h: i for i, h in enumerate(sorted(set(first)))}
             per_target = np.bincount(entries.target, minlength=n_t).astype(np.float32)
@@ -407,6 +408,7 @@ TARGET_FEATURES: tuple[str, ...] = (
     "label document cosine",
     "fiche profile cosine",
     "head word share",
+    "share of phrase words in the labels",
 )
 
 
@@ -436,6 +438,7 @@ def _target_features(
     prob: np.ndarray,
     shortlist_size: int,
     doc_candidates: int,
+    n_threads: int = 1,
 ):
     """Stage-2 features of the candidate (phrase, target) pairs: the shortlisted targets plus,
     for occupations, the ``doc_candidates`` best fiches by label-document cosine.
@@ -447,19 +450,23 @@ def _target_features(
     target = index.entries.target[entry]
     r, t, e, pmax, psum, count, cmax = _group_pairs(rows, target, entry, prob, cosine)
     n_t = index.entries.target_code.shape[0]
-    doc = prof = None
+    doc = prof = cover = None
     if index.label_docs is not None and n:
         vec, doc_t = index.label_docs
-        doc = (vec.transform(texts) @ doc_t).toarray()
+        q = vec.transform(texts).astype(np.float32)
+        doc = sp.csr_matrix(q @ doc_t)
+        # idf-weighted share of the phrase's words (and stems) found in the fiche's labels
+        qi = q.copy()
+        qi.data = vec.idf_[qi.indices].astype(np.float32)
+        total = np.asarray(qi.sum(axis=1)).ravel()
+        cover = sp.csr_matrix(qi @ index.doc_words_t)
         pvec, prof_t = index.profiles
-        prof = (pvec.transform(texts) @ prof_t).toarray()
+        prof = sp.csr_matrix(pvec.transform(texts).astype(np.float32) @ prof_t)
         m = min(doc_candidates, n_t)
         if m > 0:
-            top = np.argpartition(-doc, m - 1, axis=1)[:, :m]
-            dr = np.repeat(np.arange(n), m)
-            dt = top.ravel()
-            pos = doc[dr, dt] > 0
-            dr, dt = dr[pos], dt[pos]
+            top = sp.csr_matrix(sp_matmul_topn(q, doc_t, top_n=m, n_threads=max(1, n_threads)))
+            dr = np.repeat(np.arange(n, dtype=np.int64), np.diff(top.indptr))
+            dt = top.indices.astype(np.int64)
             key = np.r_[r * n_t + t, dr * n_t + dt]
             _, first = np.unique(key, return_index=True)  # shortlist pairs come first: kept
             k = len(dr)
@@ -469,34 +476,42 @@ def _target_features(
             e = np.r_[e, np.full(k, -1, dtype=np.int64)][first]
             pmax, psum, count, cmax = (np.r_[a, z][first] for a in (pmax, psum, count, cmax))
     cols = [pmax, np.log1p(psum), count / float(shortlist_size), cmax]
-    if doc is not None:
+    if doc is not None and len(r):
         heads = np.array(
             [
                 index.heads.get(x.split()[0], len(index.heads)) if x else len(index.heads)
                 for x in texts
             ]
         )
-        head = np.asarray(index.head_matrix[heads[r], t]).ravel() if len(r) else np.zeros(0)
-        cols += [doc[r, t], prof[r, t], head]
+
+        def at(mat: sp.csr_matrix) -> np.ndarray:
+            return np.asarray(mat[r, t], dtype=np.float64).ravel()
+
+        cover_rt = at(cover) / np.maximum(total[r], 1e-9)
+        cols += [at(doc), at(prof), at(index.head_matrix[heads]), cover_rt]
     else:
         z = np.zeros(len(r))
-        cols += [z, z, z]
+        cols += [z, z, z, z]
     return np.column_stack(cols).astype(np.float64), r, t, e
 
 
 def _top_k(r, t, e, p, n_rows: int, k: int):
-    """The ``k`` best targets per row, rows ascending, scores descending (ties by target row)."""
+    """The ``k`` best targets per row, rows ascending, scores descending (ties by target row),
+    and the position of each kept pair in the input arrays."""
     order = np.lexsort((t, -p, r))
     r, t, e, p = r[order], t[order], e[order], p[order]
     starts = np.searchsorted(r, np.arange(n_rows))
     rank = np.arange(len(r)) - starts[r]
     keep = rank < k
-    return r[keep], t[keep], e[keep], p[keep]
+    return r[keep], t[keep], e[keep], p[keep], order[keep]
 
 
-def _first_two(r: np.ndarray, p: np.ndarray, n_rows: int) -> np.ndarray:
-    """Per row: (best score, best minus second score), zeros for rows without candidates."""
-    out = np.zeros((n_rows, 2))
+def _confidence_features(
+    r: np.ndarray, p: np.ndarray, feats: np.ndarray, n_rows: int
+) -> np.ndarray:
+    """Per row: best score, its lead over the second, and the target features of the first
+    candidate (zeros for rows without candidates). ``feats`` is aligned with ``r``."""
+    out = np.zeros((n_rows, 2 + feats.shape[1]))
     starts = np.searchsorted(r, np.arange(n_rows))
     ends = np.searchsorted(r, np.arange(n_rows), side="right")
     has = ends > starts
@@ -504,6 +519,7 @@ def _first_two(r: np.ndarray, p: np.ndarray, n_rows: int) -> np.ndarray:
     two = ends - starts >= 2
     out[has, 1] = out[has, 0]
     out[two, 1] = p[starts[two]] - p[starts[two] + 1]
+    out[has, 2:] = feats[starts[has]]
     return out
 
 
@@ -534,6 +550,19 @@ def _predict(clf: Any, feats: np.ndarray) -> np.ndarray:
     for j, w in enumerate(clf.coef_[0]):
         z += float(w) * feats[:, j].astype(np.float64)
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def _tuning_figures(top1, top5, auto, mask) -> dict[str, float]:
+    """Phrases, top-1, top-5, share and precision of "auto" over the tuning phrases of ``mask``
+    (for junk phrases, where nothing is right, top-1/top-5 are 0 and any "auto" is wrong)."""
+    a = auto & mask
+    return {
+        "phrases": float(mask.sum()),
+        "top1": float(top1[mask].mean()) if mask.any() else math.nan,
+        "top5": float(top5[mask].mean()) if mask.any() else math.nan,
+        "auto_share": float(a.sum() / mask.sum()) if mask.any() else math.nan,
+        "auto_precision": float(top1[a].mean()) if a.any() else math.nan,
+    }
 
 
 def _wilson_lower(successes: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
@@ -627,6 +656,9 @@ class Normaliser(BaseEstimator):
     doc_candidates : int, default 10
         Occupations: fiches added to the candidates by the word cosine between the phrase and
         the document of all labels of each fiche (finds titles sharing words, not characters).
+    ranker : {"logistic", "boosting"}, default "logistic"
+        Model of the fiche-level stage (boosting gains nothing measurable on the tuning split and
+        depends on tree thresholds; kept for experiments).
     random_state : int, default 0
         Seed of the tuning noise.
     n_jobs : int, default 1
@@ -642,12 +674,17 @@ class Normaliser(BaseEstimator):
         Per kind, the logistic combination of (phrase, target) features (stage 2,
         :data:`TARGET_FEATURES`): the score of a candidate.
     confidences_ : dict
-        Per kind, the logistic model of "the first candidate is right" from the first score and
-        its lead over the second; the decisions threshold it.
+        Per kind, the logistic model of "the first candidate is right" from the first score,
+        its lead over the second and the first candidate's target features; the decisions
+        threshold it.
     thresholds_ : dict
         Per kind, ``{"review": float, "auto": float}`` calibrated on the tuning split.
     tuning_report_ : dict
-        Per kind, tuning figures (phrases, top-1 accuracy, share and precision of "auto").
+        Per kind, tuning figures over the tuning phrases that have a right answer (phrases,
+        top-1 and top-5 accuracy, share and precision of "auto").
+    tuning_sets_ : dict
+        Per kind, the same figures per tuning set ("unseen clean", "unseen typo"..., "seen
+        clean", "seen noised", "junk").
     profiles_ : tuple or None
         Word TF-IDF vectoriser and fiche profile matrix for context texts.
     referential_hash_ : str
@@ -766,13 +803,14 @@ class Normaliser(BaseEstimator):
         self.confidences_: dict[str, LogisticRegression] = {}
         self.thresholds_: dict[str, dict[str, float]] = {}
         self.tuning_report_: dict[str, dict[str, float]] = {}
+        self.tuning_sets_: dict[str, dict[str, dict[str, float]]] = {}
         for kind in self.kinds:
             entries = _build_entries(kind, referential, job_titles, self.esco_relations)
             if excluded_text:
                 entries = _entries_without(entries, excluded_text)
             if len(entries.text) == 0:
                 raise ReferentialError(f"aucun libellé à indexer pour « {kind} »")
-            tune_entries, phrases, gold = self._tuning_set(kind, entries, referential, rng)
+            tune_entries, phrases, gold, sets = self._tuning_set(kind, entries, referential, rng)
             tune_profiles = final_profiles = None
             if kind == "occupation":
                 tuning_codes = set(tune_entries.source_code) ^ set(entries.source_code)
@@ -809,9 +847,10 @@ class Normaliser(BaseEstimator):
                 prob,
                 self.shortlist_size,
                 self.doc_candidates,
+                workers,
             )
             ranker = self._make_ranker().fit(tfeats, t == gold[r])
-            r, t, e, p = _top_k(r, t, e, _predict(ranker, tfeats), n, 5)
+            r, t, e, p, kept = _top_k(r, t, e, _predict(ranker, tfeats), n, 5)
             starts = np.searchsorted(r, np.arange(n))
             has = starts < len(r)
             has[has] = r[starts[has]] == np.flatnonzero(has)
@@ -820,9 +859,11 @@ class Normaliser(BaseEstimator):
             top1[has] = t[starts[has]] == gold[has]
             np.logical_or.at(top5, r, t == gold[r])
             # confidence that the first candidate is right, from its score and its lead
-            first_two = _first_two(r, p, n)
-            confidence = LogisticRegression(C=1.0, max_iter=1000).fit(first_two, top1)
-            conf = _predict(confidence, first_two)
+            cfeats = _confidence_features(r, p, tfeats[kept], n)
+            confidence = LogisticRegression(C=1.0, max_iter=2000).fit(cfeats, top1)
+            conf = _predict(confidence, cfeats)
+            # calibrated on the whole tuning mixture: titles of the referential as typed (half of
+            # the occupation phrases), unseen titles (the other half) and junk
             review, auto = calibrate_thresholds(
                 conf, top1, top5, auto_precision=self.auto_precision
             )
@@ -831,12 +872,10 @@ class Normaliser(BaseEstimator):
             self.rankers_[kind] = ranker
             self.confidences_[kind] = confidence
             self.thresholds_[kind] = {"review": review, "auto": auto}
-            self.tuning_report_[kind] = {
-                "phrases": float(n),
-                "top1": float(top1[gold >= 0].mean()),
-                "top5": float(top5[gold >= 0].mean()),
-                "auto_share": float(auto_mask.mean()),
-                "auto_precision": float(top1[auto_mask].mean()) if auto_mask.any() else math.nan,
+            self.tuning_report_[kind] = _tuning_figures(top1, top5, auto_mask, gold >= 0)
+            self.tuning_sets_[kind] = {
+                name: _tuning_figures(top1, top5, auto_mask, sets == name)
+                for name in dict.fromkeys(sets)
             }
             self.indexes_[kind] = _Index(
                 entries, ngram_range=self.ngram_range, max_df=self.max_df, profiles=final_profiles
@@ -851,10 +890,13 @@ class Normaliser(BaseEstimator):
 
     def _tuning_set(
         self, kind: str, entries: _Entries, referential: Any, rng: np.random.Generator
-    ) -> tuple[_Entries, list[str], np.ndarray]:
-        """Index to tune on, tuning phrases and their gold target row (-1 for junk phrases)."""
+    ) -> tuple[_Entries, list[str], np.ndarray, np.ndarray]:
+        """Index to tune on, tuning phrases, their gold target row (-1 for junk phrases) and the
+        name of the set each phrase belongs to ("unseen clean", "unseen typo"..., "seen",
+        "junk")."""
         bucket = holdout_bucket(entries.source_code)
         tuning = np.isin(bucket, TUNING_BUCKETS) & (entries.origin == ORIGIN_TITLE)
+        prefix = "unseen" if kind == "occupation" else "seen"
         if kind == "skill":
             cand = np.flatnonzero(tuning)
             pick = cand[: self.skill_tuning_size] if len(cand) else cand
@@ -867,7 +909,10 @@ class Normaliser(BaseEstimator):
             clean = False
         else:
             # occupation: the tuning appellations' labels are removed from the tuning index and
-            # asked clean and noised, as unseen titles of their fiche
+            # asked clean and noised, as unseen titles of their fiche (a label equal to its
+            # fiche's own label is never unseen: left out)
+            fiche_text = set(entries.text[entries.origin == ORIGIN_FICHE])
+            tuning &= ~np.isin(entries.text, list(fiche_text))
             labels, gold = entries.label[tuning], entries.target[tuning]
             tune_entries = _entries_without(
                 entries, set(entries.text[tuning]), frozenset(entries.source_code[tuning])
@@ -875,13 +920,16 @@ class Normaliser(BaseEstimator):
             clean = True
         phrases: list[str] = []
         golds: list[int] = []
+        sets: list[str] = []
         for label, g in zip(labels, gold, strict=True):
             if clean:
                 phrases.append(label)
                 golds.append(int(g))
+                sets.append(f"{prefix} clean")
             for noise in NOISE_TYPES:
                 phrases.append(noisy_variant(label, noise, rng))
                 golds.append(int(g))
+                sets.append(f"{prefix} {noise}")
         if kind == "occupation":
             # titles that ARE in the index, as typed (clean and with one noise): most real
             # traffic; without them the decisions would be calibrated on unseen titles only.
@@ -893,6 +941,7 @@ class Normaliser(BaseEstimator):
                 noise = NOISE_TYPES[int(rng.integers(0, len(NOISE_TYPES)))]
                 phrases += [label, noisy_variant(label, noise, rng)]
                 golds += [g, g]
+                sets += ["seen clean", "seen noised"]
         # junk phrases: letters with no meaning, the lower tail of scores ("unknown")
         n_junk = max(20, len(phrases) // 20)
         alphabet = np.array(list("abcdefghijklmnopqrstuvwxyz     "))
@@ -901,7 +950,13 @@ class Normaliser(BaseEstimator):
                 "".join(rng.choice(alphabet, size=int(rng.integers(4, 25)))).strip() or "zzz"
             )
             golds.append(-1)
-        return tune_entries, phrases, np.asarray(golds, dtype=np.int64)
+            sets.append("junk")
+        return (
+            tune_entries,
+            phrases,
+            np.asarray(golds, dtype=np.int64),
+            np.asarray(sets, dtype=object),
+        )
 
     def _fit_profiles(self, referential: Any, job_titles: pd.DataFrame):
         occ = referential.occupations
@@ -984,29 +1039,39 @@ class Normaliser(BaseEstimator):
                 )
         phrases = ["" if p is None else str(p) for p in phrases]
         if contexts is None:
-            # each distinct normalised text is scored once (batches repeat titles a lot); the
-            # results do not depend on the batch, so this changes nothing but the time taken
-            texts = [normalise_text(p) for p in phrases]
-            first: dict[str, int] = {}
-            for i, x in enumerate(texts):
-                first.setdefault(x, i)
-            distinct = [phrases[i] for i in first.values()]
-            scored: list[NormalisationResult] = []
-            for start in range(0, len(distinct), block_size):
-                block = distinct[start : start + block_size]
-                scored.extend(self._normalise_block(block, kind, int(top_k), None))
-            pos = {x: j for j, x in enumerate(first)}
-            out = []
-            for p, x in zip(phrases, texts, strict=True):
-                res = scored[pos[x]]
-                out.append(res if res.phrase == p else _with_phrase(res, p))
-            return out
+            return self._normalise_distinct(phrases, kind, int(top_k), block_size)[0]
         out = []
         for start in range(0, len(phrases), block_size):
             block = phrases[start : start + block_size]
             ctx = list(contexts[start : start + block_size])
-            out.extend(self._normalise_block(block, kind, int(top_k), ctx))
+            out.extend(self._normalise_block(block, kind, int(top_k), ctx)[0])
         return out
+
+    def _normalise_distinct(
+        self, phrases: list[str], kind: str, top_k: int, block_size: int
+    ) -> tuple[list[NormalisationResult], list[float]]:
+        """Results and first-candidate confidences, each distinct normalised text scored once
+        (batches repeat titles a lot); results do not depend on the batch, so this changes
+        nothing but the time taken."""
+        texts = [normalise_text(p) for p in phrases]
+        first: dict[str, int] = {}
+        for i, x in enumerate(texts):
+            first.setdefault(x, i)
+        distinct = [phrases[i] for i in first.values()]
+        scored: list[NormalisationResult] = []
+        confs: list[float] = []
+        for start in range(0, len(distinct), block_size):
+            block = distinct[start : start + block_size]
+            res, conf = self._normalise_block(block, kind, top_k, None)
+            scored.extend(res)
+            confs.extend(conf)
+        pos = {x: j for j, x in enumerate(first)}
+        out, out_conf = [], []
+        for p, x in zip(phrases, texts, strict=True):
+            res = scored[pos[x]]
+            out.append(res if res.phrase == p else _with_phrase(res, p))
+            out_conf.append(confs[pos[x]])
+        return out, out_conf
 
     def describe(self, code: str, *, kind: str = "occupation") -> Candidate | None:
         """The referential entry ``code`` of ``kind`` as a :class:`Candidate` (score 1), or None."""
@@ -1055,18 +1120,26 @@ class Normaliser(BaseEstimator):
         else:
             prob = np.zeros(0)
         tfeats, r, t, e = _target_features(
-            index, texts, rows, entry, cosine, prob, self.shortlist_size, self.doc_candidates
+            index,
+            texts,
+            rows,
+            entry,
+            cosine,
+            prob,
+            self.shortlist_size,
+            self.doc_candidates,
+            workers,
         )
         if len(r) == 0:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty, np.zeros(0), np.zeros(n)
-        r, t, e, p = _top_k(r, t, e, _predict(self.rankers_[kind], tfeats), n, k)
-        conf = _predict(self.confidences_[kind], _first_two(r, p, n))
+        r, t, e, p, kept = _top_k(r, t, e, _predict(self.rankers_[kind], tfeats), n, k)
+        conf = _predict(self.confidences_[kind], _confidence_features(r, p, tfeats[kept], n))
         return r, t, e, p, conf
 
     def _normalise_block(
         self, phrases: list[str], kind: str, top_k: int, contexts: list[str] | None
-    ) -> list[NormalisationResult]:
+    ) -> tuple[list[NormalisationResult], list[float]]:
         index = self.indexes_[kind]
         texts = [normalise_text(p) for p in phrases]
         n = len(texts)
@@ -1109,7 +1182,7 @@ class Normaliser(BaseEstimator):
             results.append(
                 NormalisationResult(phrase=phrases[i], candidates=cands, decision=decision)
             )
-        return results
+        return results, conf
 
     def _score_with_context(self, texts, phrases, contexts, top_k):
         """Mix title scores and context cosine over all fiches (dense per block).

@@ -236,3 +236,42 @@ def test_get_normaliser_persists_and_reloads(tmp_path, referential):
     assert reloaded is not first
     assert reloaded.normalise("agent autoroute") == first.normalise("agent autoroute")
     _cached_normaliser.cache_clear()
+
+
+# --- second stage, tuning report, ESCO labels, batch de-duplication --------------------------------
+def test_duplicates_in_a_batch_get_the_result_of_their_own_phrase(toy_normaliser):
+    phrases = ["Cariste", "cariste", "CARISTE (H/F)", "agent de nettoyage", "Cariste"]
+    batch = toy_normaliser.normalise_batch(phrases)
+    assert [r.phrase for r in batch] == phrases
+    assert batch == [toy_normaliser.normalise(p) for p in phrases]
+    assert batch[0].candidates == batch[1].candidates == batch[2].candidates
+
+
+def test_tuning_report_separates_unseen_seen_and_junk_phrases(toy_normaliser):
+    sets = toy_normaliser.tuning_sets_["occupation"]
+    assert {"unseen clean", "unseen typo", "seen clean", "seen noised", "junk"} <= set(sets)
+    # a title of the index typed as is is found far more often than an unseen title
+    assert sets["seen clean"]["top1"] > sets["unseen clean"]["top1"]
+    assert sets["junk"]["auto_share"] == 0.0
+
+
+def test_esco_labels_never_bring_a_held_out_title_back(referential):
+    from matching.taxonomy.normaliser import ESCO_RELATIONS, ORIGIN_ESCO
+    from matching.taxonomy.text import normalise_text
+
+    toy = make_toy_referential(referential)
+    toy.table = referential.table
+    cw = referential.table("esco_rome_crosswalk")
+    codes = set(toy.job_titles["code_ogr"].astype(int))
+    held = sorted(set(cw["code_ogr_job_title"].astype(int)) & codes)[:40]
+    est = Normaliser(kinds=("occupation",), esco_relations=ESCO_RELATIONS).fit(
+        toy, exclude_job_titles=held
+    )
+    ent = est.indexes_["occupation"].entries
+    esco = ent.origin == ORIGIN_ESCO
+    assert esco.any()  # the toy families are in the crosswalk
+    held_codes = {str(c) for c in held}
+    assert all(not links <= held_codes for links in ent.links[esco])
+    titles = toy.job_titles[toy.job_titles["code_ogr"].astype(int).isin(held)]
+    held_text = {normalise_text(x) for x in titles["label"]} - set(ent.text[ent.origin == 0])
+    assert not held_text & set(ent.text)

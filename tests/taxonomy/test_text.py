@@ -81,3 +81,26 @@ def test_tokens_are_unique_and_never_stop_words(words):
     tokens = tokenize(" ".join(words))
     assert len(tokens) == len(set(tokens))
     assert "de" not in tokens
+
+
+def _fold_reference(text: str) -> str:
+    """The slow, obviously right folding (no ASCII fast path)."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text).replace("œ", "oe").casefold()
+    text = text.replace("œ", "oe").replace("æ", "ae")
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_ascii_fast_path_folds_like_the_unicode_path(text):
+    assert fold_case_accents(text) == _fold_reference(text)
+
+
+def test_folding_cache_does_not_change_tokens():
+    fold_token.cache_clear()
+    first = [fold_token(t) for t in ["vendeuses", "conductrice", "cheffe", "commandes"]]
+    assert first == [fold_token(t) for t in ["vendeuses", "conductrice", "cheffe", "commandes"]]
+    assert first == ["vendeur", "conducteur", "chef", "commande"]
