@@ -4,12 +4,26 @@ Everything here works on fitted arrays (no pandas, no Python loop over pairs):
 
 * similarity = inner product of L2-normalised skill vectors restricted to the skill columns some
   need uses (a jobseeker skill no need asks for cannot change any score);
-* hard constraints as numpy masks: availability date ≤ hiring date, estimated road distance
-  between communes ≤ the person's maximum, driving licence when required. Distance and licence
-  are folded into one boolean ``reach`` table (jobseeker × (commune, licence required)) computed
-  once, so a block mask is a row gather;
+* hard constraints (availability date ≤ hiring date, estimated road distance between communes ≤
+  the person's maximum, driving licence when required) are folded into the product itself as
+  *penalty columns*, so one sparse × dense product gives the masked scores (see below);
 * a pair whose similarity is 0 (nothing in common) or that breaks a constraint is never a
   candidate.
+
+Constraints as penalty columns
+------------------------------
+Both sides get a few extra columns; a need carries ``-10`` in them, a jobseeker ``1`` or ``0``,
+so an ineligible pair scores ``similarity - 10 ≤ -9`` and an eligible one exactly its similarity
+(the penalties add ``-10 × 0 = -0.0`` after the skill terms, which changes no bit):
+
+* reach: one column per (commune, licence required) group used by some need; the jobseeker has 1
+  where the group's commune is beyond their maximum or the licence is required and not held;
+* availability: needs' hiring days between the earliest and latest availability are ranked
+  (``r``); a jobseeker is late for rank ``r`` iff ``r < q`` (``q`` = hiring days before their
+  availability). ``[r < q]`` is written exactly as ``[r // b < q // b] + [r // b = q // b and
+  r % b < q % b]`` with ``b ≈ √(distinct days)``: a need has 2 non-zeros, a jobseeker at most
+  ``≈ 2√(distinct days)`` (and none when available before every hiring day); a need hiring
+  before everyone's availability uses one all-ones column.
 
 Exact top-k and ties
 --------------------
@@ -20,23 +34,27 @@ low word. Keys are unique, "larger key" means "higher score, then smaller id", s
 
 All pairs (``search_all``)
 --------------------------
-Jobseekers are processed in blocks (``block_size`` columns): one sparse × dense product
-``needs (n × d) @ jobseekers_blockᵀ (d × B)`` gives the (n × B) score block, masks are applied in
-place, then
+Jobseekers are processed in blocks (``block_size`` columns, sized so the score block stays in
+cache): one sparse × dense product ``needs (n × d) @ jobseekers_blockᵀ (d × B)`` gives the masked
+(n × B) float32 score block, then two vectorised filters:
 
-* per jobseeker (column): a lower bound of its k-th best score is the smallest of the maxima of k
-  disjoint groups of rows; only entries above it are kept, then an exact partition on keys;
-* per need (row): a running threshold (the current k-th best key of that need); entries above it
-  are accumulated and merged into the (n × k) table of best keys when the buffer is large, which
-  raises the thresholds (expected insertions grow like ``k log(n_jobseekers / k)``).
+* per jobseeker (column, complete within the block): a lower bound of its k-th best score is the
+  k-th largest of the maxima of ``4k`` disjoint interleaved groups of rows; entries above it go
+  through an exact partition on keys;
+* per need (row, streamed over blocks): entries above the need's running threshold (the k-th best
+  key seen so far) are appended to a per-need slot table; a need whose slots are full is
+  compacted to its best k (``np.partition``), which raises its threshold (expected insertions
+  grow like ``k log(n_jobseekers / k)``).
 
-Blocks are shared between ``n_jobs`` threads (numpy and scipy release the GIL); the final merge is
-on unique keys, so results do not depend on ``n_jobs`` or ``block_size``.
+Blocks are shared between ``n_jobs`` threads (the sparse product and numpy release the GIL; the
+thresholds are shared, each thread keeps its own slots); the final merge is on unique keys, so
+results do not depend on ``n_jobs`` or ``block_size``.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +64,8 @@ import scipy.sparse as sp
 
 LOW = np.uint64(0xFFFFFFFF)
 SHIFT = np.uint64(32)
+PENALTY = np.float32(-10.0)
+TINY = np.float32(1e-30)  # smallest threshold: only positive scores are candidates
 
 
 def encode_keys(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -62,6 +82,11 @@ def decode_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     empty = keys == 0
     rows[empty] = -1
     return rows, np.where(empty, np.float32(0), scores)
+
+
+def key_scores(keys: np.ndarray) -> np.ndarray:
+    """float32 score of keys (0 for empty slots)."""
+    return (np.asarray(keys, np.uint64) >> SHIFT).astype(np.uint32).view(np.float32)
 
 
 def top_keys(keys: np.ndarray, k: int) -> np.ndarray:
@@ -87,6 +112,20 @@ def merge_tables(table: np.ndarray, rows: np.ndarray, keys: np.ndarray) -> np.nd
     return np.partition(buf, width, axis=1)[:, width:]
 
 
+def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a C-contiguous 2-D mask, row-major (the 1-D path is ~9× faster)."""
+    flat = np.flatnonzero(mask)
+    return np.divmod(flat, mask.shape[1])
+
+
+def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For sorted ``rows``: distinct rows, their counts, and each entry's rank within its row."""
+    start = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    counts = np.diff(np.r_[start, len(rows)])
+    within = np.arange(len(rows)) - np.repeat(start, counts)
+    return rows[start], counts, within
+
+
 @dataclass
 class SearchResult:
     """Best keys per need (``need_keys``, n_needs × k_need) and per jobseeker (``js_keys``,
@@ -101,6 +140,54 @@ class SearchResult:
         return self.need_keys[:, -1] if self.need_keys.shape[1] else np.zeros(0, np.uint64)
 
 
+class _NeedSlots:
+    """Streaming exact top-k per need: a (n × cap) slot table per thread, shared thresholds."""
+
+    def __init__(self, n: int, k: int, cap: int, thr: np.ndarray, thr_f: np.ndarray):
+        self.k, self.cap = k, cap
+        self.slots = np.zeros((n, cap), np.uint64)
+        self.fill = np.zeros(n, np.int64)
+        self.thr, self.thr_f = thr, thr_f
+
+    def add(self, rows: np.ndarray, keys: np.ndarray) -> None:
+        """Insert entries (``rows`` sorted ascending)."""
+        if len(rows) == 0:
+            return
+        uniq, counts, within = _runs(rows)
+        end = self.fill[uniq] + counts
+        over = end > self.cap
+        if not over.any():
+            self.slots[rows, self.fill[rows] + within] = keys
+            self.fill[uniq] = end
+            return
+        ok_entry = ~np.repeat(over, counts)
+        r_ok = rows[ok_entry]
+        self.slots[r_ok, self.fill[r_ok] + within[ok_entry]] = keys[ok_entry]
+        self.fill[uniq[~over]] = end[~over]
+        # full rows: their slots and new entries, partitioned down to the best k
+        full = uniq[over]
+        c_full = counts[over]
+        width = int(c_full.max())
+        buf = np.zeros((len(full), self.cap + width), np.uint64)
+        buf[:, : self.cap] = self.slots[full]
+        local = np.repeat(np.arange(len(full)), c_full)
+        buf[local, self.cap + within[~ok_entry]] = keys[~ok_entry]
+        best = np.partition(buf, buf.shape[1] - self.k, axis=1)[:, -self.k :]
+        self.slots[full] = 0
+        self.slots[full, : self.k] = best
+        self.fill[full] = self.k
+        kth = best.min(axis=1)
+        new = np.maximum(self.thr[full], kth)
+        self.thr[full] = new
+        self.thr_f[full] = np.maximum(key_scores(new), TINY)
+
+    def best(self) -> np.ndarray:
+        """(n × k) best keys, unsorted."""
+        if self.cap == self.k:
+            return self.slots
+        return np.partition(self.slots, self.cap - self.k, axis=1)[:, self.cap - self.k :]
+
+
 class CandidateIndex:
     """Exact masked similarity search between needs and jobseekers.
 
@@ -108,17 +195,18 @@ class CandidateIndex:
     ----------
     block_size : int
         Jobseekers per block in the all-pairs search (the score block is ``n_needs × block_size``
-        float32; 256 keeps it in cache for ~10,000 needs).
+        float32; 128 keeps the product's dense operand and output in cache for ~10,000 needs).
     n_jobs : int
         Threads sharing the blocks (scikit-learn meaning: -1 = all cores).
-    merge_every : int
-        Per-need candidate entries buffered before merging into the top-k table.
+    buffer_factor : int
+        Slots per need in the streaming top-k, as a multiple of ``k_need`` (a full row is
+        compacted back to ``k_need``).
     """
 
-    def __init__(self, *, block_size: int = 256, n_jobs: int = 1, merge_every: int = 2_000_000):
+    def __init__(self, *, block_size: int = 128, n_jobs: int = 1, buffer_factor: int = 3):
         self.block_size = block_size
         self.n_jobs = n_jobs
-        self.merge_every = merge_every
+        self.buffer_factor = buffer_factor
 
     def fit(
         self,
@@ -140,38 +228,76 @@ class CandidateIndex:
         """
         need_vectors = sp.csr_matrix(need_vectors, dtype=np.float32)
         js_vectors = sp.csr_matrix(js_vectors, dtype=np.float32)
+        n, m = need_vectors.shape[0], js_vectors.shape[0]
         used = np.unique(need_vectors.indices)
         self.used_columns_ = used
         self.needs_ = sp.csr_matrix(need_vectors[:, used], dtype=np.float32)
         self.needs_.sort_indices()
         self.js_ = sp.csr_matrix(js_vectors[:, used], dtype=np.float32)
         self.js_.sort_indices()
-        self.js_csc_ = self.js_.tocsc()
-        self.js_csc_.sort_indices()
-        n_communes = distance_km.shape[0]
-        # reach[j, 2c + l]: commune c within j's maximum, and (licence not required or held)
+        d = len(used)
+        self.need_hiring_ = np.asarray(need_hiring_day, np.int64)
+        self.js_available_ = np.asarray(js_available_day, np.int64)
+        licence = np.asarray(js_licence, bool)
+        # reach: (commune, licence required) groups used by the needs
+        need_group = 2 * np.asarray(need_commune, np.int64) + np.asarray(need_licence, bool)
+        groups, need_g = np.unique(need_group, return_inverse=True)
         within = (
-            np.asarray(distance_km, np.float32)[np.asarray(js_commune)]
+            np.asarray(distance_km, np.float32)[np.asarray(js_commune, np.int64)][:, groups // 2]
             <= np.asarray(js_max_km, np.float32)[:, None]
         )
-        reach = np.zeros((len(js_commune), 2 * n_communes), bool)
-        reach[:, 0::2] = within
-        reach[:, 1::2] = within & np.asarray(js_licence, bool)[:, None]
-        self.reach_t_ = np.ascontiguousarray(reach.T)  # groups × jobseekers
-        self.need_group_ = 2 * np.asarray(need_commune, np.int64) + np.asarray(need_licence, bool)
-        self.need_hiring_ = np.asarray(need_hiring_day, np.int64)
-        # all-pairs blocks work on needs sorted by group, so a group's mask is one broadcast row
-        order = np.argsort(self.need_group_, kind="stable")
-        self.group_order_ = order
-        self.sorted_needs_ = self.needs_[order]
-        groups = self.need_group_[order]
-        cuts = np.flatnonzero(np.diff(groups)) + 1
-        self.group_slices_ = [
-            (int(groups[a]), int(a), int(b))
-            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(order)], strict=True)
-        ]
-        self.reach_f_ = self.reach_t_.astype(np.float32)
-        self.js_available_ = np.asarray(js_available_day, np.int64)
+        reach = within & ((groups % 2 == 0)[None, :] | licence[:, None])  # m × G
+        self.need_group_ = need_g
+        n_groups = len(groups)
+        # availability: ranks of the hiring days that split the jobseekers
+        hiring, avail = self.need_hiring_, self.js_available_
+        lo = avail.min(initial=0)
+        hi = avail.max(initial=0)
+        dead = hiring < lo if m else np.zeros(n, bool)
+        mid = (hiring >= lo) & (hiring < hi) & ~dead
+        hvals = np.unique(hiring[mid])
+        b = max(1, math.isqrt(max(len(hvals) - 1, 0)) + 1)
+        n_hi = -(-len(hvals) // b)
+        base_g, base_dead = d, d + n_groups
+        base_hi = base_dead + 1
+        base_lo = base_hi + n_hi
+        width = base_lo + len(hvals)
+        # need side: -10 in its group column, the dead column or its two rank columns
+        rn = np.searchsorted(hvals, hiring)
+        nr = [np.arange(n), np.flatnonzero(dead), np.flatnonzero(mid), np.flatnonzero(mid)]
+        nc = [base_g + need_g, np.full(dead.sum(), base_dead), base_hi + rn[mid] // b]
+        nc.append(base_lo + rn[mid])
+        pen_n = sp.csr_matrix(
+            (np.full(sum(len(x) for x in nr), PENALTY), (np.concatenate(nr), np.concatenate(nc))),
+            shape=(n, width),
+        )
+        pen_n = pen_n[:, d:]
+        # jobseeker side: 1 in unreachable groups, the dead column, late rank columns
+        q = np.searchsorted(hvals, avail)  # hiring days strictly before availability
+        qh, ql = q // b, q % b
+        uj, ug = np.nonzero(~reach)
+        jr = [uj, np.arange(m), np.repeat(np.arange(m), qh), np.repeat(np.arange(m), ql)]
+        jc = [base_g + ug, np.full(m, base_dead)]
+        jc.append(base_hi + np.arange(qh.sum()) - np.repeat(np.cumsum(qh) - qh, qh))
+        jc.append(
+            base_lo
+            + np.repeat(qh * b, ql)
+            + np.arange(ql.sum())
+            - np.repeat(np.cumsum(ql) - ql, ql)
+        )
+        pen_j = sp.csr_matrix(
+            (
+                np.ones(sum(len(x) for x in jr), np.float32),
+                (np.concatenate(jr), np.concatenate(jc)),
+            ),
+            shape=(m, width),
+        )[:, d:]
+        self.needs_aug_ = sp.hstack([self.needs_, pen_n], format="csr", dtype=np.float32)
+        self.needs_aug_.sort_indices()
+        self.js_aug_ = sp.hstack([self.js_, pen_j], format="csr", dtype=np.float32)
+        self.js_aug_.sort_indices()
+        self.js_aug_csc_ = self.js_aug_.tocsc()
+        self.js_aug_csc_.sort_indices()
         return self
 
     @property
@@ -185,12 +311,10 @@ class CandidateIndex:
     # -- one need / one jobseeker ---------------------------------------------------------------
     def need_scores(self, need_row: int) -> np.ndarray:
         """Masked similarity of one need with every jobseeker (0 = not a candidate)."""
-        row = self.needs_[need_row]
-        sub = self.js_csc_[:, row.indices]
-        scores = np.asarray(sub @ row.data.astype(np.float32), np.float32).ravel()
-        scores *= self.reach_t_[self.need_group_[need_row]]
-        scores[self.js_available_ > self.need_hiring_[need_row]] = 0
-        return scores
+        row = self.needs_aug_[need_row]
+        sub = self.js_aug_csc_[:, row.indices]
+        scores = np.asarray(sub @ row.data, np.float32).ravel()
+        return np.maximum(scores, 0, out=scores)
 
     def top_for_need(self, need_row: int, k: int) -> np.ndarray:
         """Keys of the ``k`` best eligible jobseekers of one need, decreasing."""
@@ -200,16 +324,12 @@ class CandidateIndex:
 
     def js_scores(self, js_row: int, need_rows: np.ndarray | None = None) -> np.ndarray:
         """Masked similarity of one jobseeker with the needs (all, or ``need_rows``)."""
-        x = np.zeros(self.js_.shape[1], np.float32)
-        r = self.js_[js_row]
+        x = np.zeros(self.js_aug_.shape[1], np.float32)
+        r = self.js_aug_[js_row]
         x[r.indices] = r.data
-        needs = self.needs_ if need_rows is None else self.needs_[need_rows]
-        groups = self.need_group_ if need_rows is None else self.need_group_[need_rows]
-        hiring = self.need_hiring_ if need_rows is None else self.need_hiring_[need_rows]
+        needs = self.needs_aug_ if need_rows is None else self.needs_aug_[need_rows]
         scores = np.asarray(needs @ x, np.float32)
-        scores *= self.reach_t_[groups, js_row]
-        scores[hiring < self.js_available_[js_row]] = 0
-        return scores
+        return np.maximum(scores, 0, out=scores)
 
     def top_for_jobseeker(self, js_row: int, k: int, need_rows: np.ndarray | None = None):
         """Keys (need row = position in ``need_rows`` when given) of the ``k`` best needs."""
@@ -218,35 +338,18 @@ class CandidateIndex:
         return top_keys(encode_keys(scores[pos], pos), k)
 
     # -- blocks ---------------------------------------------------------------------------------
-    def block_scores(self, js_rows: np.ndarray, need_rows: np.ndarray | None = None) -> np.ndarray:
-        """Masked (len(need_rows) × len(js_rows)) float32 similarity block."""
-        js_rows = np.asarray(js_rows, np.int64)
-        dense_t = np.ascontiguousarray(self.js_[js_rows].toarray().T)
-        needs = self.needs_ if need_rows is None else self.needs_[need_rows]
-        groups = self.need_group_ if need_rows is None else self.need_group_[need_rows]
-        hiring = self.need_hiring_ if need_rows is None else self.need_hiring_[need_rows]
-        scores = np.asarray(needs @ dense_t, dtype=np.float32)
-        reach = self.reach_t_[:, js_rows][groups]
-        np.multiply(scores, reach, out=scores)
-        available = self.js_available_[js_rows]
-        late = np.flatnonzero(available > hiring.min(initial=np.iinfo(np.int64).max))
-        if len(late):
-            scores[:, late] *= available[late][None, :] <= hiring[:, None]
-        return scores
+    def _raw_block(self, js: sp.csr_matrix, needs: sp.csr_matrix) -> np.ndarray:
+        """(needs × jobseekers) float32 scores, ineligible pairs negative."""
+        dense_t = js.toarray(order="F").T  # C-contiguous (columns × jobseekers)
+        return np.asarray(needs @ dense_t, dtype=np.float32)
 
-    def _sorted_block_scores(self, js_rows: np.ndarray) -> np.ndarray:
-        """Like :meth:`block_scores` for all needs, rows in ``group_order_``."""
-        dense_t = np.ascontiguousarray(self.js_[js_rows].toarray().T)
-        scores = np.asarray(self.sorted_needs_ @ dense_t, dtype=np.float32)
-        reach = self.reach_f_[:, js_rows]
-        for g, a, b in self.group_slices_:
-            scores[a:b] *= reach[g]
-        hiring = self.need_hiring_[self.group_order_]
-        available = self.js_available_[js_rows]
-        late = np.flatnonzero(available > hiring.min(initial=np.iinfo(np.int64).max))
-        if len(late):
-            scores[:, late] *= available[late][None, :] <= hiring[:, None]
-        return scores
+    def block_scores(self, js_rows: np.ndarray, need_rows: np.ndarray | None = None) -> np.ndarray:
+        """Masked (len(need_rows) × len(js_rows)) float32 similarity block (0 = not a
+        candidate)."""
+        js = self.js_aug_[np.asarray(js_rows, np.int64)]
+        needs = self.needs_aug_ if need_rows is None else self.needs_aug_[need_rows]
+        scores = self._raw_block(js, needs)
+        return np.maximum(scores, 0, out=scores)
 
     @staticmethod
     def _column_bound(scores: np.ndarray, k: int) -> np.ndarray:
@@ -255,98 +358,64 @@ class CandidateIndex:
         n = scores.shape[0]
         groups = 4 * k
         if k == 0 or n < 2 * groups:
-            return np.full(scores.shape[1], np.float32(1e-30))
+            return np.full(scores.shape[1], TINY)
         per = n // groups
-        # interleaved groups (row i in group i mod 4k): rows are sorted by commune, and a
-        # contiguous group could be all zeros for a person who cannot reach that commune
+        # interleaved groups (row i in group i mod 4k): rows of one commune are often
+        # consecutive, and a contiguous group could be all ineligible for a person
         maxima = scores[: per * groups].reshape(per, groups, -1).max(axis=0)
         bound = np.partition(maxima, groups - k, axis=0)[groups - k]
-        return np.maximum(bound, np.float32(1e-30))
+        return np.maximum(bound, TINY)
 
     def column_table(self, scores: np.ndarray, k: int) -> np.ndarray:
         """(n_columns × k) keys of each column's best rows of a score block, decreasing."""
         bound = self._column_bound(scores, k)
-        r, c = np.nonzero(scores >= bound[None, :])
+        r, c = _nonzero(scores >= bound[None, :])
         table = np.zeros((scores.shape[1], k), np.uint64)
         table = merge_tables(table, c, encode_keys(scores[r, c], r))
         return np.sort(table, axis=1)[:, ::-1]
 
-    def _run_chunk(self, blocks: list[np.ndarray], k_need: int, k_js: int):
-        need_table = np.zeros((self.n_needs, k_need), np.uint64)
-        thr = np.zeros(self.n_needs, np.uint64)
-        thr_f = np.full(self.n_needs, np.float32(1e-30))
-        buf_rows: list[np.ndarray] = []
-        buf_keys: list[np.ndarray] = []
-        buffered = 0
+    def _run_chunk(self, blocks, k_need: int, k_js: int, thr, thr_f):
+        slots = _NeedSlots(
+            self.n_needs, k_need, max(k_need * self.buffer_factor, k_need), thr, thr_f
+        )
         js_tables = []
-        order = self.group_order_
-        for block in blocks:
-            scores = self._sorted_block_scores(block)
-            col_bound = self._column_bound(scores, k_js)
-            mask = scores >= col_bound[None, :]
-            if k_need:
-                mask |= scores >= thr_f[:, None]
-            r, c = np.nonzero(mask)
-            s = scores[r, c]
+        for a, b in blocks:
+            scores = self._raw_block(self.js_aug_[a:b], self.needs_aug_)
             if k_js:
-                in_col = s >= col_bound[c]
-                table = np.zeros((len(block), k_js), np.uint64)
-                js_tables.append(
-                    merge_tables(table, c[in_col], encode_keys(s[in_col], order[r[in_col]]))
-                )
+                js_tables.append(self.column_table(scores, k_js))
             if k_need:
-                keys = encode_keys(s, block[c])
+                r, c = _nonzero(scores >= thr_f[:, None])
+                keys = encode_keys(scores[r, c], c + a)
                 keep = keys > thr[r]
-                buf_rows.append(r[keep])
-                buf_keys.append(keys[keep])
-                buffered += int(keep.sum())
-                if buffered >= self.merge_every:
-                    need_table = merge_tables(
-                        need_table, np.concatenate(buf_rows), np.concatenate(buf_keys)
-                    )
-                    thr = need_table.min(axis=1)
-                    thr_f = np.maximum(
-                        (thr >> SHIFT).astype(np.uint32).view(np.float32), np.float32(1e-30)
-                    )
-                    buf_rows, buf_keys, buffered = [], [], 0
-        if buf_rows:
-            need_table = merge_tables(
-                need_table, np.concatenate(buf_rows), np.concatenate(buf_keys)
-            )
+                slots.add(r[keep], keys[keep])
         js_table = np.concatenate(js_tables) if js_tables else np.zeros((0, k_js), np.uint64)
-        return need_table, js_table
+        return slots.best(), js_table
 
     def search_all(self, *, k_need: int, k_js: int) -> SearchResult:
         """Exact top-``k_need`` jobseekers of every need and top-``k_js`` needs of every
         jobseeker (see the module docstring for the method)."""
-        n_js = self.n_jobseekers
-        blocks = [
-            np.arange(i, min(i + self.block_size, n_js), dtype=np.int64)
-            for i in range(0, n_js, self.block_size)
-        ]
-        if not blocks or self.n_needs == 0:
-            return SearchResult(
-                np.zeros((self.n_needs, k_need), np.uint64), np.zeros((n_js, k_js), np.uint64)
-            )
+        n_js, n = self.n_jobseekers, self.n_needs
+        blocks = [(a, min(a + self.block_size, n_js)) for a in range(0, n_js, self.block_size)]
+        if not blocks or n == 0:
+            return SearchResult(np.zeros((n, k_need), np.uint64), np.zeros((n_js, k_js), np.uint64))
         n_threads = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
         n_threads = max(1, min(n_threads, len(blocks)))
         bounds = np.linspace(0, len(blocks), n_threads + 1).astype(int)
         chunks = [blocks[a:b] for a, b in itertools.pairwise(bounds)]
+        thr = np.zeros(n, np.uint64)  # shared: any thread's k-th best key is a valid bound
+        thr_f = np.full(n, TINY)
         if n_threads == 1:
-            parts = [self._run_chunk(chunks[0], k_need, k_js)]
+            parts = [self._run_chunk(chunks[0], k_need, k_js, thr, thr_f)]
         else:
             with ThreadPoolExecutor(n_threads) as pool:
-                parts = list(pool.map(lambda ch: self._run_chunk(ch, k_need, k_js), chunks))
-        need_table = parts[0][0]
-        for other, _ in parts[1:]:
-            rows = np.repeat(np.arange(self.n_needs), other.shape[1])
-            flat = other.ravel()
-            nz = flat > 0
-            need_table = merge_tables(need_table, rows[nz], flat[nz])
-        js_table = np.concatenate([p[1] for p in parts])
-        unsorted = np.empty_like(need_table)
-        unsorted[self.group_order_] = need_table
+                parts = list(
+                    pool.map(lambda ch: self._run_chunk(ch, k_need, k_js, thr, thr_f), chunks)
+                )
+        need_table = np.concatenate([p[0] for p in parts], axis=1)
+        if need_table.shape[1] > k_need:
+            need_table = np.partition(need_table, need_table.shape[1] - k_need, axis=1)
+            need_table = need_table[:, -k_need:]
         return SearchResult(
-            need_keys=np.sort(unsorted, axis=1)[:, ::-1],
-            js_keys=np.sort(js_table, axis=1)[:, ::-1],
+            need_keys=np.sort(need_table, axis=1)[:, ::-1],
+            js_keys=np.concatenate([p[1] for p in parts]),
         )

@@ -46,7 +46,7 @@ def _top(row_scores, k):
 @pytest.mark.parametrize("n_jobs,block_size", [(1, 1000), (2, 64), (1, 7)])
 def test_search_all_is_exact(n_jobs, block_size):
     N, J, kw = _data()
-    idx = CandidateIndex(block_size=block_size, n_jobs=n_jobs, merge_every=300)
+    idx = CandidateIndex(block_size=block_size, n_jobs=n_jobs, buffer_factor=2)
     idx.fit(need_vectors=N, js_vectors=J, **kw)
     res = idx.search_all(k_need=15, k_js=6)
     S = _brute(N, J, kw)
