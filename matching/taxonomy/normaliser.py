@@ -1223,13 +1223,17 @@ def _manifest_hash(manifest: dict) -> str:
 
 
 # --- process-wide cache -----------------------------------------------------------------------
+#: Version of the fitted object's layout: a cache file written by another version of this module
+#: is never loaded (2: fiche-level stage and confidence model).
+CACHE_FORMAT = 2
+
 @lru_cache(maxsize=4)
 def _cached_normaliser(referential_dir: str, cache_dir: str | None, n_jobs: int) -> Normaliser:
     from matching.taxonomy.referential import load_referential
 
     referential = load_referential(Path(referential_dir))
     key = _manifest_hash(referential.manifest)
-    path = Path(cache_dir) / f"normaliser-{key}.joblib" if cache_dir else None
+    path = Path(cache_dir) / f"normaliser-{key}-v{CACHE_FORMAT}.joblib" if cache_dir else None
     if path is not None and path.exists():
         try:
             model = joblib.load(path)
@@ -1252,7 +1256,8 @@ def get_normaliser(
 ) -> Normaliser:
     """Return the fitted normaliser of a referential, cached per process and on disk.
 
-    The disk cache (``cache_dir/normaliser-<manifest hash>.joblib``) is keyed by the hash of the
+    The disk cache (``cache_dir/normaliser-<manifest hash>-v<CACHE_FORMAT>.joblib``) is keyed by
+    the format of the fitted object and the hash of the
     referential manifest, so a rebuilt referential is refitted once and reloaded quickly after.
 
     Parameters
