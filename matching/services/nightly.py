@@ -789,7 +789,9 @@ def run_nightly(
 
             stage("fit")
             factory = engine_factory or default_engine_factory
-            engine = factory(settings, referential).fit(snapshot)
+            engine = factory(settings, referential)
+            _fit_threads(engine, options)
+            engine = engine.fit(snapshot)
             model = model_name_of(engine)
 
             stage("changes")
@@ -959,6 +961,20 @@ def run_nightly(
     report["total_s"] = round(time.perf_counter() - t_run, 3)
     emit({"event": "run_end", "run_id": run_id, "report": report})
     return NightlyResult(run_id=run_id, report=report, abandoned=[r for r, _ in abandoned])
+
+
+def _fit_threads(engine: Any, options: BatchOptions) -> None:
+    """Let the engine's fit (vectorising, all-pairs retrieval) use the run's cores.
+
+    The engine's ``n_jobs`` has scikit-learn's meaning and does not change its results; the
+    factory builds it with ``n_jobs=1`` for serving. Locally the fit runs before the block
+    processes start, so the cores are free; on Dask only this machine's cores are used.
+    """
+    if options.n_jobs == 1 or not hasattr(engine, "n_jobs"):
+        return
+    import joblib
+
+    engine.n_jobs = joblib.effective_n_jobs(options.n_jobs)
 
 
 def _status(store: Engine, run_id: int) -> str | None:
