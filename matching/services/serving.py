@@ -7,6 +7,12 @@ an administrator) additionally sees the name of a candidate once a counsellor ha
 person for that need (an ``outcomes`` row ``proposed`` exists); each such display is written to
 the audit log (reason ``proposition``). Counsellors see which candidates are in their own
 caseload and open the person's page (identity read with a reason code) from there.
+
+What is kept between requests, and what never is: the ranked rows of the published run (per run
+and need) and of the fitted engine (per engine, need and ``top``), with their explanations
+already encoded as JSON, are kept, since neither can change; who the candidates are, whose
+caseload they are in, the decisions and the names are read on every request, so that an
+erasure, a decision or a deactivation shows at once, and every display of a name is audited.
 """
 
 from __future__ import annotations
@@ -208,10 +214,11 @@ class _PublishedShortlists:
     then encoding them again for the answer, was most of the cost of a published shortlist
     request. Only the current run's entries are kept, at most ``max_needs`` of them. Identity,
     caseload and decisions are NOT cached (they change, and an erased person must disappear at
-    once): :func:`shortlist_view` reads them per request.
+    once): :func:`shortlist_view` reads them per request. An entry takes ~0.4 MB (50 explained
+    candidates, decoded and encoded), hence the bound.
     """
 
-    def __init__(self, max_needs: int = 20_000) -> None:
+    def __init__(self, max_needs: int = 1_000) -> None:
         self.max_needs = max_needs
         self._run_id: int | None = None
         self._rows: dict[int, list[tuple]] = {}
@@ -283,7 +290,7 @@ class _FreshShortlists:
     are never kept: :func:`shortlist_view` reads them per request.
     """
 
-    def __init__(self, max_entries: int = 2_000) -> None:
+    def __init__(self, max_entries: int = 128) -> None:
         self.max_entries = max_entries
         self._rows: dict[tuple[int, int], list[tuple]] = {}
 
@@ -301,8 +308,9 @@ class _FreshShortlists:
             rows.append(
                 (int(x.rank), int(x.jobseeker_id), unit_score(x.score), expl, _encode(expl))
             )
-        if len(self._rows) < self.max_entries:
-            self._rows[key] = rows  # a dict assignment is atomic: no lock needed
+        if len(self._rows) >= self.max_entries:  # ~0.4 MB each (50 explained candidates)
+            self._rows = {}
+        self._rows[key] = rows  # dict operations are atomic: no lock needed
         return rows
 
 
