@@ -146,7 +146,9 @@ ORIGIN_FICHE, ORIGIN_TITLE, ORIGIN_ESCO = 0, 1, 2
 ESCO_RELATIONS: tuple[str, ...] = ("exactMatch", "closeMatch", "narrowMatch", "broadMatch")
 
 
-def _esco_labels(referential: Any, job_titles: pd.DataFrame, relations) -> pd.DataFrame:
+def _esco_labels(
+    referential: Any, job_titles: pd.DataFrame, relations, languages=("fr",)
+) -> pd.DataFrame:
     """French ESCO labels (preferred + alternative) of the occupations linked to indexed
     appellations by the official crosswalk: columns label, code_rome, links (appellation codes).
 
@@ -173,10 +175,18 @@ def _esco_labels(referential: Any, job_titles: pd.DataFrame, relations) -> pd.Da
         .reset_index()
     )
     names = esco.set_index("uri")
-    labels = (
-        names["label_fr"].fillna("").str.split("/").map(lambda x: [" / ".join(x)])
-        + names["alt_labels_fr"].fillna("").str.split(r" \| ")
-    ).rename("label")
+    parts = []
+    if "fr" in languages:
+        parts.append(names["label_fr"].fillna("").str.split("/").map(lambda x: [" / ".join(x)]))
+        parts.append(names["alt_labels_fr"].fillna("").str.split(r" \| "))
+    if "en" in languages and "label_en" in names:
+        parts.append(names["label_en"].fillna("").map(lambda x: [x]))
+    if not parts:
+        return empty
+    labels = parts[0]
+    for more in parts[1:]:
+        labels = labels + more
+    labels = labels.rename("label")
     out = links.merge(labels, left_on="esco_uri", right_index=True).explode("label")
     out["label"] = out["label"].str.strip()
     return out.loc[out["label"] != "", ["label", "code_rome", "code"]].rename(
@@ -200,7 +210,7 @@ class _Entries:
 
 
 def _build_entries(
-    kind: str, referential: Any, job_titles: pd.DataFrame, esco_relations=()
+    kind: str, referential: Any, job_titles: pd.DataFrame, esco_relations=(), esco_languages=("fr",)
 ) -> _Entries:
     if kind == "skill":
         skills = referential.skills
@@ -231,7 +241,7 @@ def _build_entries(
         src = job_titles["code_ogr"].astype(str)
         # Fiche labels come first with an empty source: they equal the label of the PRINCIPALE
         # appellation, are part of the fiche itself and are never held out.
-        esco = _esco_labels(referential, job_titles, esco_relations)
+        esco = _esco_labels(referential, job_titles, esco_relations, esco_languages)
         esco = esco[esco["code_rome"].isin(pos)]
         labels = pd.concat(
             [
@@ -705,6 +715,7 @@ class Normaliser(BaseEstimator):
         context_weight: float = 0.5,
         skill_tuning_size: int = 2000,
         esco_relations: tuple[str, ...] = (),
+        esco_languages: tuple[str, ...] = ("fr",),
         doc_candidates: int = 10,
         ranker: str = "logistic",
         random_state: int = 0,
@@ -719,6 +730,7 @@ class Normaliser(BaseEstimator):
         self.context_weight = context_weight
         self.skill_tuning_size = skill_tuning_size
         self.esco_relations = esco_relations
+        self.esco_languages = esco_languages
         self.doc_candidates = doc_candidates
         self.ranker = ranker
         self.random_state = random_state
@@ -805,7 +817,9 @@ class Normaliser(BaseEstimator):
         self.tuning_report_: dict[str, dict[str, float]] = {}
         self.tuning_sets_: dict[str, dict[str, dict[str, float]]] = {}
         for kind in self.kinds:
-            entries = _build_entries(kind, referential, job_titles, self.esco_relations)
+            entries = _build_entries(
+                kind, referential, job_titles, self.esco_relations, self.esco_languages
+            )
             if excluded_text:
                 entries = _entries_without(entries, excluded_text)
             if len(entries.text) == 0:
@@ -1226,6 +1240,7 @@ def _manifest_hash(manifest: dict) -> str:
 #: Version of the fitted object's layout: a cache file written by another version of this module
 #: is never loaded (2: fiche-level stage and confidence model).
 CACHE_FORMAT = 2
+
 
 @lru_cache(maxsize=4)
 def _cached_normaliser(referential_dir: str, cache_dir: str | None, n_jobs: int) -> Normaliser:
