@@ -45,7 +45,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from matching.batch import BatchOptions, BlockFrames, PreviousRun, compute_results
 from matching.batch.changes import context_fingerprint, entity_fingerprints, shortlist_changes
 from matching.batch.incremental import reusable_pairs
-from matching.batch.paths import compute_paths, path_pairs
+from matching.batch.paths import compute_paths, compute_paths_parallel, path_pairs
 from matching.config import Settings
 from matching.exceptions import (
     ConfigurationError,
@@ -856,7 +856,11 @@ def run_nightly(
                 reused_paths = len(old)
             else:
                 old = None
-            fresh_paths = compute_paths(snapshot, referential, pairs)
+            fresh_paths = (
+                compute_paths_parallel(snapshot, referential, pairs, n_jobs=options.n_jobs)
+                if options.backend == "local"
+                else compute_paths(snapshot, referential, pairs)
+            )
             paths = (
                 pd.concat([fresh_paths, old], ignore_index=True)
                 if old is not None and len(old)

@@ -159,3 +159,56 @@ def test_report_says_why_candidates_left(settings, engine, territory):
     )
     assert reasons["found_job"] >= 1
     assert rep["changes"]["reasons"]["found_job"] == "a trouvé un emploi"
+
+
+def test_explaining_final_shortlists_equals_explaining_in_blocks(settings, engine, territory):
+    from .toy_engine import one_pass_factory
+
+    res = nightly(settings, engine, territory, full=True)
+    two_pass = published(engine)
+    assert res.report["counts"]["explanations_computed"] == res.report["counts"]["shortlist_rows"]
+    run_nightly(
+        settings,
+        options=BatchOptions(block_size=150, full=True),
+        today=territory.as_of,
+        engine_factory=one_pass_factory,
+        store=engine,
+    )
+    assert published(engine) == two_pass
+
+
+def test_incremental_run_copies_kept_rows_and_explains_only_new_ones(
+    settings, engine, territory, referential
+):
+    nightly(settings, engine, territory)
+    edit_profiles(engine, territory, referential, fraction=0.02)
+    inc = nightly(settings, engine, territory).report
+    assert inc["kind"] == "incremental"
+    counts = inc["counts"]
+    assert 0 < counts["explanations_computed"] < counts["shortlist_rows"]
+    assert counts["paths_reused"] > 0
+    with engine.connect() as conn:  # every published shortlist row has its explanation
+        missing = conn.execute(
+            text("SELECT count(*) FROM run_shortlists WHERE run_id = :r AND explanation IS NULL"),
+            {"r": inc["run_id"]},
+        ).scalar()
+    assert missing == 0
+
+
+def test_parallel_training_paths_equal_sequential(engine, territory, referential, monkeypatch):
+    from matching.batch import paths as batch_paths
+    from matching.store.snapshot import load_snapshot
+
+    snap = load_snapshot(engine, as_of=territory.as_of)
+    needs = snap.needs[snap.needs["status"] == "open"]["id"].to_numpy()[:20]
+    js = snap.jobseekers[snap.jobseekers["status"] == "active"]["id"].to_numpy()[:40]
+    import pandas as pd
+
+    pairs = pd.DataFrame(
+        [(int(n), int(j)) for n in needs for j in js], columns=["need_id", "jobseeker_id"]
+    )
+    sequential = batch_paths.compute_paths(snap, referential, pairs)
+    monkeypatch.setattr(batch_paths, "PARALLEL_MIN_PAIRS", 0)
+    parallel = batch_paths.compute_paths_parallel(snap, referential, pairs, n_jobs=2)
+    assert len(sequential) > 0
+    pd.testing.assert_frame_equal(parallel, sequential)

@@ -145,6 +145,13 @@ class ToyEngine:
             ]
         return out
 
+    def explain_pairs(self, need_ids, jobseeker_ids):
+        """Explanations of given pairs (lets the batch explain only the final shortlists)."""
+        return [
+            self._explain(self.jpos_[int(j)], self.npos_[int(n)])
+            for n, j in zip(need_ids, jobseeker_ids, strict=True)
+        ]
+
     def _explain(self, jrow, ncol):
         held = set(self.held_[jrow].indices)
         need = set(self.ess_[:, ncol].indices)
@@ -154,3 +161,13 @@ class ToyEngine:
 
 def factory(settings, referential):
     return ToyEngine(referential=referential)
+
+
+class OnePassToyEngine(ToyEngine):
+    """The toy engine without ``explain_pairs``: blocks explain their own shortlists."""
+
+    explain_pairs = None
+
+
+def one_pass_factory(settings, referential):
+    return OnePassToyEngine(referential=referential)
