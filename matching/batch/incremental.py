@@ -129,9 +129,28 @@ def combine(
         shortlists=kept.rename(columns={"rank": "prev_rank"}),
         matches=mt.loc[keep_mt, ["jobseeker_id", "need_id", "score"]],
     )
-    return merge_frames(
+    merged = merge_frames(
         [*fresh, old], top_per_need=top_per_need, top_per_jobseeker=top_per_jobseeker
     )
+    # A recomputed row whose pair was already shortlisted, with need and person unchanged, has
+    # the same score and explanation as then (both are functions of the pair and the context):
+    # point it at its previous row so the explanation is copied, not computed again.
+    out = merged.shortlists
+    if len(out) and "explanation" in out:
+        clean = sl.loc[
+            ~sl["jobseeker_id"].isin(jobseekers.dirty) & ~sl["need_id"].isin(needs.dirty),
+            ["need_id", "jobseeker_id", "rank"],
+        ].rename(columns={"rank": "old_rank"})
+        todo = out["explanation"].isna()
+        if "prev_rank" in out:
+            todo &= out["prev_rank"].isna()
+        else:
+            out = out.assign(prev_rank=np.nan)
+        hit = out.loc[todo, ["need_id", "jobseeker_id"]].merge(clean, how="left")
+        prev_rank = out["prev_rank"].to_numpy(dtype=np.float64).copy()
+        prev_rank[np.flatnonzero(todo.to_numpy())] = hit["old_rank"].to_numpy(dtype=np.float64)
+        merged.shortlists = out.assign(prev_rank=prev_rank)
+    return merged
 
 
 def reusable_pairs(
