@@ -6,10 +6,11 @@ qualification, commune distance, dates, hours, texts of needs and of occupation 
 name, address, birth date, gender or priority-district flag can reach the model
 (``tests/ranking/test_non_discrimination.py`` checks it through the real store).
 
-Skill features of many pairs are *sampled* sparse products (SDDMM): for each pair, the need's
-non-zero skills are gathered from the jobseeker's row densified on just those columns, in chunks
-of a few thousand distinct jobseekers, so no Python loop runs over pairs and no
-(pairs × 33,000) matrix is ever built.
+Skill features of many pairs are *sampled* sparse products (SDDMM): each pair expands into the
+need's stored entries (a few dozen), and the jobseeker's value at each entry is found by a
+binary search among the jobseeker matrix's sorted ``row · n_cols + col`` keys, so no Python loop
+runs over pairs and nothing is densified. Sums keep the need's column order, so the values are
+the same whatever the batch (one pair, a shortlist or a whole nightly block).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ FEATURE_LABELS = dict(FEATURES)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 NO_QUALIFICATION = 2.0  # below level 3 (CAP/BEP): "sans qualification reconnue"
 NO_COURSE_WEEKS = 52.0  # a missing skill that no course teaches
-MAX_JOBSEEKERS_PER_CHUNK = 2048
+PAIRS_PER_CHUNK = 262_144  # bounds the expanded entries (~16 per pair) of one chunk
 
 
 @dataclass
@@ -78,14 +79,80 @@ class PairContext:
     as_of: np.datetime64
 
 
-def _chunks(js_idx: np.ndarray) -> list[np.ndarray]:
-    """Pair positions grouped so each group has at most MAX_JOBSEEKERS_PER_CHUNK jobseekers."""
-    order = np.argsort(js_idx, kind="stable")
-    sorted_js = js_idx[order]
-    new = np.r_[True, sorted_js[1:] != sorted_js[:-1]]
-    group = np.cumsum(new) - 1
-    cut = np.flatnonzero(np.diff(group // MAX_JOBSEEKERS_PER_CHUNK)) + 1
-    return np.split(order, cut)
+_KEY_CACHE: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_KEY_CACHE_SIZE = 32
+
+
+def _entry_keys(m: sp.csr_matrix) -> np.ndarray:
+    """Sorted int64 keys ``row * n_cols + col`` of the stored entries of a CSR matrix with
+    sorted indices (cached while the matrix keeps the same index arrays)."""
+    hit = _KEY_CACHE.get(id(m))
+    if hit is not None and hit[0] is m.indptr and hit[1] is m.indices:
+        return hit[2]
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    keys = rows * m.shape[1] + m.indices
+    if len(_KEY_CACHE) >= _KEY_CACHE_SIZE:
+        _KEY_CACHE.pop(next(iter(_KEY_CACHE)))
+    _KEY_CACHE[id(m)] = (m.indptr, m.indices, keys)
+    return keys
+
+
+def _sorted_csr(m) -> sp.csr_matrix:
+    """CSR with sorted indices (sorted in place: same matrix, and the entry keys stay cached)."""
+    m = m if m.format == "csr" else sp.csr_matrix(m)
+    m.sort_indices()
+    return m
+
+
+@dataclass
+class _Entries:
+    """The stored entries of ``need_mat[need_idx]`` expanded over aligned pairs: ``pair`` (the
+    pair of each entry, non-decreasing), ``col`` and ``weight`` (the need's value)."""
+
+    pair: np.ndarray
+    col: np.ndarray
+    weight: np.ndarray
+    n_pairs: int
+    entry: np.ndarray  # position of each entry in need_mat's data
+
+    @classmethod
+    def of(cls, need_mat: sp.csr_matrix, need_idx: np.ndarray) -> _Entries:
+        counts = np.diff(need_mat.indptr)[need_idx]
+        total = int(counts.sum())
+        pair = np.repeat(np.arange(len(need_idx)), counts)
+        starts = np.cumsum(counts) - counts
+        entry = np.repeat(need_mat.indptr[need_idx] - starts, counts) + np.arange(total)
+        return cls(pair, need_mat.indices[entry], need_mat.data[entry], len(need_idx), entry)
+
+    def positions(self, m: sp.csr_matrix, js_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Position in ``m.data`` of ``m[js_idx[pair], col]`` for every entry, and whether it
+        is stored."""
+        keys = _entry_keys(m)
+        if len(keys) == 0 or len(self.col) == 0:
+            return np.zeros(len(self.col), np.int64), np.zeros(len(self.col), bool)
+        q = js_idx[self.pair] * m.shape[1] + self.col
+        pos = np.searchsorted(keys, q)
+        np.minimum(pos, len(keys) - 1, out=pos)
+        return pos, keys[pos] == q
+
+    def lookup(self, m: sp.csr_matrix, js_idx: np.ndarray) -> np.ndarray:
+        """``m[js_idx[pair], col]`` for every entry (0 where not stored)."""
+        pos, hit = self.positions(m, js_idx)
+        return np.where(hit, m.data[pos], m.dtype.type(0)) if len(pos) else np.zeros(0, m.dtype)
+
+    def sum(self, vals: np.ndarray) -> np.ndarray:
+        """Per-pair sum, entries added in column order (float64)."""
+        return np.bincount(self.pair, weights=vals, minlength=self.n_pairs)
+
+    def max(self, vals: np.ndarray) -> np.ndarray:
+        """Per-pair maximum (0 for a pair without entries)."""
+        out = np.zeros(self.n_pairs)
+        if len(vals):
+            cnt = np.bincount(self.pair, minlength=self.n_pairs)
+            nonempty = cnt > 0
+            starts = np.cumsum(cnt) - cnt
+            out[nonempty] = np.maximum.reduceat(vals, starts[nonempty])
+        return out
 
 
 def pair_products(
@@ -101,71 +168,131 @@ def pair_products(
 
     With ``reduce="max"`` the maximum of the products is returned instead of the sum; with
     ``complement=True`` the binary matrices are read as ``1 - M``.
+
+    Each pair's terms are the need's stored entries in column order; ``M[j, s]`` is found by a
+    binary search of ``j · n_cols + s`` among M's sorted entry keys (pairs sorted by jobseeker
+    make the searches monotone), so no pair loop and no densified block.
     """
-    n_pairs = len(need_idx)
-    out = [np.zeros(n_pairs) for _ in js_mats]
-    if n_pairs == 0:
-        return out
-    for pos in _chunks(js_idx):
-        ni, ji = need_idx[pos], js_idx[pos]
-        un, inv_n = np.unique(ni, return_inverse=True)
-        uj, inv_j = np.unique(ji, return_inverse=True)
-        a = need_mat[un]
-        cols, a_idx = np.unique(a.indices, return_inverse=True)
-        if len(cols) == 0:
-            continue
-        counts = np.diff(a.indptr)[inv_n]
-        total = int(counts.sum())
-        if total == 0:
-            continue
-        rep = np.repeat(np.arange(len(pos)), counts)
-        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-        entry = a.indptr[inv_n][rep] + offsets
-        weight = a.data[entry]
-        col = a_idx[entry]
-        row = inv_j[rep]
+    need_idx = np.asarray(need_idx, np.int64)
+    js_idx = np.asarray(js_idx, np.int64)
+    need_mat = _sorted_csr(need_mat)
+    js_mats = [_sorted_csr(m) for m in js_mats]
+    out = [np.zeros(len(need_idx)) for _ in js_mats]
+    for a in range(0, len(need_idx), PAIRS_PER_CHUNK):
+        b = min(a + PAIRS_PER_CHUNK, len(need_idx))
+        ent = _Entries.of(need_mat, need_idx[a:b])
         for k, m in enumerate(js_mats):
-            dense = m[uj][:, cols].toarray()
+            got = ent.lookup(m, js_idx[a:b])
             if complement:
-                dense = 1.0 - dense
-            vals = weight * dense[row, col]
-            if reduce == "sum":
-                out[k][pos] = np.bincount(rep, weights=vals, minlength=len(pos))
-            else:
-                cnt = np.bincount(rep, minlength=len(pos))
-                starts = np.cumsum(cnt) - cnt
-                res = np.zeros(len(pos))
-                nonempty = cnt > 0
-                res[nonempty] = np.maximum.reduceat(vals, starts[nonempty])
-                out[k][pos] = res
+                got = 1.0 - got
+            vals = ent.weight * got
+            out[k][a:b] = ent.sum(vals) if reduce == "sum" else ent.max(vals)
     return out
 
 
-def pair_features(ctx: PairContext, need_idx: np.ndarray, js_idx: np.ndarray) -> np.ndarray:
-    """Feature matrix (n_pairs × len(FEATURES)), float64, for aligned index arrays."""
-    need_idx = np.asarray(need_idx, np.int64)
-    js_idx = np.asarray(js_idx, np.int64)
-    n = len(need_idx)
-    out = np.zeros((n, len(FEATURES)), np.float64)
-    if n == 0:
+_ALIGN_CACHE: dict[int, tuple] = {}
+
+
+def _align(sub: sp.csr_matrix, sup: sp.csr_matrix) -> np.ndarray | None:
+    """``sub``'s values on ``sup``'s stored entries (0 elsewhere), or None when ``sub`` has an
+    entry that ``sup`` does not store."""
+    k_sub, k_sup = _entry_keys(sub), _entry_keys(sup)
+    out = np.zeros(len(k_sup), sub.dtype)
+    if len(k_sub) == 0:
         return out
-    f = FEATURE_INDEX
-    n_ess = np.diff(ctx.need_essential.indptr)[need_idx].astype(float)
-    n_opt = np.diff(ctx.need_optional.indptr)[need_idx].astype(float)
-    got_ess, exp_ess = pair_products(
-        ctx.need_essential, [ctx.js_held, ctx.js_experience_skills], need_idx, js_idx
-    )
-    (got_opt,) = pair_products(ctx.need_optional, [ctx.js_held], need_idx, js_idx)
-    (sim,) = pair_products(ctx.need_vectors, [ctx.js_vectors], need_idx, js_idx)
+    if len(k_sup) == 0:
+        return None
+    pos = np.minimum(np.searchsorted(k_sup, k_sub), len(k_sup) - 1)
+    if not np.array_equal(k_sup[pos], k_sub):
+        return None
+    out[pos] = sub.data
+    return out
+
+
+def _skill_layout(ctx: PairContext):
+    """Essential / optional weights on the need vectors' entries and held / experience values on
+    the jobseeker vectors' entries (cached per context), so one search per need skill serves the
+    five skill features; None if some pattern is not nested (then one search per matrix)."""
+    mats = [_sorted_csr(getattr(ctx, name)) for name in _SKILL_MATS]
+    key = id(ctx)
+    hit = _ALIGN_CACHE.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], mats, strict=True)):
+        return hit[1]
+    nv, ess, opt, jv, held, exp = mats
+    parts = (_align(ess, nv), _align(opt, nv), _align(held, jv), _align(exp, jv))
+    layout = None if any(p is None for p in parts) else parts
+    if len(_ALIGN_CACHE) >= 4:
+        _ALIGN_CACHE.pop(next(iter(_ALIGN_CACHE)))
+    _ALIGN_CACHE[key] = (mats, layout)
+    return layout
+
+
+_SKILL_MATS = (
+    "need_vectors",
+    "need_essential",
+    "need_optional",
+    "js_vectors",
+    "js_held",
+    "js_experience_skills",
+)
+
+
+def _skill_features(ctx: PairContext, need_idx: np.ndarray, js_idx: np.ndarray) -> tuple:
+    """Skill sums of aligned pairs (same terms in the same column order as ``pair_products``)."""
+    layout = _skill_layout(ctx)
+    if layout is None:
+        ess = _Entries.of(_sorted_csr(ctx.need_essential), need_idx)
+        held = ess.lookup(_sorted_csr(ctx.js_held), js_idx)
+        got_ess = ess.sum(ess.weight * held)
+        exp_ess = ess.sum(ess.weight * ess.lookup(_sorted_csr(ctx.js_experience_skills), js_idx))
+        weeks = ess.weight * ctx.skill_training_weeks[ess.col]
+        weeks_all = ess.max(weeks * (1.0 - held))
+        (got_opt,) = pair_products(ctx.need_optional, [ctx.js_held], need_idx, js_idx)
+        (sim,) = pair_products(ctx.need_vectors, [ctx.js_vectors], need_idx, js_idx)
+    else:
+        ess_w, opt_w, held_v, exp_v = layout
+        jv = _sorted_csr(ctx.js_vectors)
+        ent = _Entries.of(_sorted_csr(ctx.need_vectors), need_idx)
+        pos, hit = ent.positions(jv, js_idx)
+        zero = jv.dtype.type(0)
+        sim = ent.sum(ent.weight * np.where(hit, jv.data[pos], zero))
+        held = np.where(hit, held_v[pos], held_v.dtype.type(0))
+        w_ess = ess_w[ent.entry]
+        got_ess = ent.sum(w_ess * held)
+        exp_ess = ent.sum(w_ess * np.where(hit, exp_v[pos], exp_v.dtype.type(0)))
+        got_opt = ent.sum(opt_w[ent.entry] * held)
+        # weeks of the longest course among the missing essential skills (0 elsewhere)
+        weeks_all = ent.max(w_ess * ctx.skill_training_weeks[ent.col] * (1.0 - held))
     (text,) = pair_products(ctx.need_text, [ctx.js_text], need_idx, js_idx)
     (months_same,) = pair_products(
         ctx.need_occupation_onehot, [ctx.js_experience], need_idx, js_idx
     )
     (months_close,) = pair_products(ctx.need_close, [ctx.js_experience], need_idx, js_idx)
-    # weeks of the longest course among the missing essential skills: missing = ess - held
-    missing_weeks = ctx.need_essential.multiply(ctx.skill_training_weeks[None, :]).tocsr()
-    (weeks_all,) = pair_products(
-        missing_weeks, [ctx.js_held], need_idx, js_idx, reduce="max", complement=True
+    return got_ess, exp_ess, weeks_all, got_opt, sim, text, months_same, months_close
+
+
+def pair_features(ctx: PairContext, need_idx: np.ndarray, js_idx: np.ndarray) -> np.ndarray:
+    """Feature matrix (n_pairs × len(FEATURES)), float64, for aligned index arrays.
+
+    Pairs are processed in chunks of ``PAIRS_PER_CHUNK`` (bounded memory); pairs sorted by
+    jobseeker are fastest (monotone searches) but any order gives the same values.
+    """
+    need_idx = np.asarray(need_idx, np.int64)
+    js_idx = np.asarray(js_idx, np.int64)
+    n = len(need_idx)
+    out = np.zeros((n, len(FEATURES)), np.float64)
+    for a in range(0, n, PAIRS_PER_CHUNK):
+        b = min(a + PAIRS_PER_CHUNK, n)
+        _features_chunk(ctx, need_idx[a:b], js_idx[a:b], out[a:b])
+    return out
+
+
+def _features_chunk(ctx: PairContext, need_idx: np.ndarray, js_idx: np.ndarray, out) -> None:
+    f = FEATURE_INDEX
+    n_ess = np.diff(ctx.need_essential.indptr)[need_idx].astype(float)
+    n_opt = np.diff(ctx.need_optional.indptr)[need_idx].astype(float)
+    got_ess, exp_ess, weeks_all, got_opt, sim, text, months_same, months_close = _skill_features(
+        ctx, need_idx, js_idx
     )
     out[:, f["essential_coverage"]] = np.where(n_ess > 0, got_ess / np.maximum(n_ess, 1), 1.0)
     out[:, f["optional_coverage"]] = np.where(n_opt > 0, got_opt / np.maximum(n_opt, 1), 1.0)
@@ -198,4 +325,3 @@ def pair_features(ctx: PairContext, need_idx: np.ndarray, js_idx: np.ndarray) ->
     months = (ctx.as_of - since).astype("timedelta64[D]").astype(float) / 30.4
     out[:, f["months_unemployed"]] = np.where(np.isnat(since), 0.0, months)
     out[:, f["training_weeks"]] = weeks_all
-    return out
