@@ -104,6 +104,13 @@ def _sorted_csr(m) -> sp.csr_matrix:
     return m
 
 
+def _take(values: np.ndarray, pos: np.ndarray, hit: np.ndarray) -> np.ndarray:
+    """``values[pos]`` where ``hit``, 0 elsewhere."""
+    if len(values) == 0:
+        return np.zeros(len(pos), values.dtype)
+    return np.where(hit, values[pos], values.dtype.type(0))
+
+
 @dataclass
 class _Entries:
     """The stored entries of ``need_mat[need_idx]`` expanded over aligned pairs: ``pair`` (the
@@ -138,7 +145,7 @@ class _Entries:
     def lookup(self, m: sp.csr_matrix, js_idx: np.ndarray) -> np.ndarray:
         """``m[js_idx[pair], col]`` for every entry (0 where not stored)."""
         pos, hit = self.positions(m, js_idx)
-        return np.where(hit, m.data[pos], m.dtype.type(0)) if len(pos) else np.zeros(0, m.dtype)
+        return _take(m.data, pos, hit)
 
     def sum(self, vals: np.ndarray) -> np.ndarray:
         """Per-pair sum, entries added in column order (float64)."""
@@ -254,12 +261,11 @@ def _skill_features(ctx: PairContext, need_idx: np.ndarray, js_idx: np.ndarray) 
         jv = _sorted_csr(ctx.js_vectors)
         ent = _Entries.of(_sorted_csr(ctx.need_vectors), need_idx)
         pos, hit = ent.positions(jv, js_idx)
-        zero = jv.dtype.type(0)
-        sim = ent.sum(ent.weight * np.where(hit, jv.data[pos], zero))
-        held = np.where(hit, held_v[pos], held_v.dtype.type(0))
+        sim = ent.sum(ent.weight * _take(jv.data, pos, hit))
+        held = _take(held_v, pos, hit)
         w_ess = ess_w[ent.entry]
         got_ess = ent.sum(w_ess * held)
-        exp_ess = ent.sum(w_ess * np.where(hit, exp_v[pos], exp_v.dtype.type(0)))
+        exp_ess = ent.sum(w_ess * _take(exp_v, pos, hit))
         got_opt = ent.sum(opt_w[ent.entry] * held)
         # weeks of the longest course among the missing essential skills (0 elsewhere)
         weeks_all = ent.max(w_ess * ctx.skill_training_weeks[ent.col] * (1.0 - held))
