@@ -12,7 +12,7 @@ Backends
 --------
 ``backend="local"`` runs the blocks with joblib's ``loky`` process pool (``n_jobs`` processes).
 The fitted engine is written **once** to a temporary joblib file (numpy arrays stored raw, loaded
-memory-mapped) and each worker process loads it once and keeps it (module-level cache keyed by
+memory-mapped copy-on-write) and each worker process loads it once and keeps it (module-level cache keyed by
 the file path): sending the engine with every task would pickle hundreds of megabytes per block.
 With ``n_jobs=1`` the blocks run in the calling process and nothing is written.
 
@@ -331,7 +331,9 @@ def _run_task_from_file(path: str, task: Any) -> Any:
     engine = _WORKER_ENGINES.get(path)
     if engine is None:
         _WORKER_ENGINES.clear()  # one engine per worker at a time (a new run = a new file)
-        engine = _WORKER_ENGINES[path] = joblib.load(path, mmap_mode="r")
+        # copy-on-write: arrays shared with the other workers until an engine writes to them
+        # (e.g. sorting sparse indices in place), which a read-only map would refuse
+        engine = _WORKER_ENGINES[path] = joblib.load(path, mmap_mode="c")
     return task.run(engine)
 
 
