@@ -9,12 +9,18 @@ Method (see ``docs/normaliser.md``):
 1. both sides are normalised by :func:`matching.taxonomy.text.normalise_text`;
 2. a shortlist of referential labels per phrase comes from a character n-gram TF-IDF and a fused
    sparse top-n product (``sparse_dot_topn``), vectorised over the batch;
-3. the shortlist is re-scored pairwise with RapidFuzz (``process.cpdist``, the element-wise sibling
-   of ``process.cdist``, with ``workers``); a logistic combination of the TF-IDF cosine, the
-   RapidFuzz scores and the support of each target in the shortlist, fitted on a TUNING split of
-   the referential held out from the index, gives a probability that the label is right;
-4. labels are aggregated per target (fiche, appellation or skill) by their best label;
-5. decision thresholds ("auto" / "review" / "unknown") are calibrated on the same tuning split.
+3. stage 1 (label level): the shortlist is re-scored pairwise with RapidFuzz (``process.cpdist``,
+   the element-wise sibling of ``process.cdist``, with ``workers``); a logistic combination of the
+   TF-IDF cosine, the RapidFuzz scores and the support of each target in the shortlist gives the
+   probability that the label is right;
+4. stage 2 (target level): labels are grouped per target (best and soft-summed probabilities,
+   count, best cosine) and, for occupations, compared at fiche level (word/stem cosine and word
+   coverage against the document of all the fiche's labels, fiche profile cosine, head word);
+   fiches close by their label document join the candidates; a second logistic combination
+   gives each candidate's score;
+5. a confidence model of "the first candidate is right" and the decision thresholds ("auto" /
+   "review" / "unknown") are calibrated on a TUNING split of the referential: unseen titles held
+   out of a temporary index, titles of the index as typed, and junk.
 
 Optionally (occupations only) a context text (a vacancy description) is compared with word TF-IDF
 profiles of the fiches (labels, appellations, definition, access, linked skills) and mixed with
@@ -533,23 +539,6 @@ def _confidence_features(
     return out
 
 
-def _aggregate(
-    rows: np.ndarray, target: np.ndarray, entry: np.ndarray, prob: np.ndarray, n_rows: int, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Best label per (row, target), then the ``k`` best targets per row (all vectorised)."""
-    order = np.lexsort((-prob, target, rows))
-    r, t, e, p = rows[order], target[order], entry[order], prob[order]
-    first = np.ones(len(r), dtype=bool)
-    first[1:] = (r[1:] != r[:-1]) | (t[1:] != t[:-1])
-    r, t, e, p = r[first], t[first], e[first], p[first]
-    order = np.lexsort((t, -p, r))  # ties broken by target row: deterministic
-    r, t, e, p = r[order], t[order], e[order], p[order]
-    starts = np.searchsorted(r, np.arange(n_rows))
-    rank = np.arange(len(r)) - starts[r]
-    keep = rank < k
-    return r[keep], t[keep], e[keep], p[keep]
-
-
 def _predict(clf: Any, feats: np.ndarray) -> np.ndarray:
     """Probability of the positive class. Logistic models are computed column by column: each
     row's value does not depend on the batch it is in (a BLAS product may sum in a different
@@ -663,12 +652,15 @@ class Normaliser(BaseEstimator):
         labels (preferred and alternative) are indexed as extra labels of the fiche
         (occupations). Off by default: on the tuning split they lower top-1 (0.61 against
         0.63, see ``docs/normaliser.md``).
+    esco_languages : tuple of str, default ("fr",)
+        Languages of the ESCO labels indexed when ``esco_relations`` is not empty: "fr"
+        (preferred and alternative labels), "en" (preferred label; lowers the tuning offers).
     doc_candidates : int, default 10
         Occupations: fiches added to the candidates by the word cosine between the phrase and
         the document of all labels of each fiche (finds titles sharing words, not characters).
     ranker : {"logistic", "boosting"}, default "logistic"
-        Model of the fiche-level stage (boosting gains nothing measurable on the tuning split and
-        depends on tree thresholds; kept for experiments).
+        Model of the fiche-level stage (boosting is optimistic in sample and was no better on
+        held-out data, see ``docs/normaliser.md``; kept for experiments).
     random_state : int, default 0
         Seed of the tuning noise.
     n_jobs : int, default 1
@@ -753,6 +745,10 @@ class Normaliser(BaseEstimator):
         if not 0.0 <= self.context_weight <= 1.0:
             raise ValidationError(
                 f"context_weight : attendu entre 0 et 1, reçu {self.context_weight}"
+            )
+        if self.ranker not in ("logistic", "boosting"):
+            raise ValidationError(
+                f"ranker : attendu « logistic » ou « boosting », reçu {self.ranker!r}"
             )
         if int(self.shortlist_size) < 1:
             raise ValidationError(f"shortlist_size : attendu ≥ 1, reçu {self.shortlist_size}")

@@ -189,6 +189,8 @@ def test_invalid_hyperparameters_are_refused_at_fit(toy_referential):
         Normaliser(kinds=("metier",)).fit(toy_referential)
     with pytest.raises(ValidationError, match="scorers"):
         Normaliser(scorers=("nope",)).fit(toy_referential)
+    with pytest.raises(ValidationError, match="ranker"):
+        Normaliser(ranker="forest").fit(toy_referential)
 
 
 def test_held_out_job_titles_are_not_indexed(toy_referential):
