@@ -76,12 +76,12 @@ class EngineCache:
         self._lock = threading.Lock()
 
     def fingerprint(self) -> tuple:
-        parts = []
+        parts: list[Any] = []
         with self.store.connect() as conn:
             for model in (m.Need, m.Jobseeker, m.Course, m.CourseSession):
                 parts.extend(conn.execute(select(func.count(), func.max(model.updated_at))).one())
-            for model in (m.NeedSkill, m.JobseekerSkill, m.CourseSkill):
-                parts.append(conn.execute(select(func.count()).select_from(model)).scalar())
+            for link in (m.NeedSkill, m.JobseekerSkill, m.CourseSkill):
+                parts.append(conn.execute(select(func.count()).select_from(link)).scalar())
         return tuple(str(p) for p in parts)
 
     def get(self):
@@ -136,7 +136,7 @@ def unit_score(value: float) -> float:
 
 def _need_id(store: Engine, ref: str) -> int:
     with store.connect() as conn:
-        found = conn.execute(select(m.Need.id).where(m.Need.ref == ref)).scalar_one_or_none()
+        found = conn.execute(_NEED_ID_BY_REF, {"ref": ref}).scalar_one_or_none()
     if found is None:
         raise NotFoundError(f"besoin {ref!r} introuvable")
     return int(found)
@@ -352,9 +352,10 @@ def shortlist_view(
     source = "calcul immédiat" if fresh else "publication"
     with store.connect() as conn:
         if not fresh:
-            need_id = conn.execute(_NEED_ID_BY_REF, {"ref": need_ref}).scalar_one_or_none()
-            if need_id is None:
+            found = conn.execute(_NEED_ID_BY_REF, {"ref": need_ref}).scalar_one_or_none()
+            if found is None:
                 raise NotFoundError(f"besoin {need_ref!r} introuvable")
+            need_id = int(found)
             run_id = conn.execute(_PUBLISHED_RUN).scalar_one_or_none()
             raw = (
                 []
