@@ -270,6 +270,21 @@ class MatchingEngine:
         keep = rank < top
         return order[keep], rank[keep] + 1
 
+    @staticmethod
+    def _grouped(group, need_ids, js_ids, rank, score, expl) -> dict[int, list[Match]]:
+        """Match lists per group id (entries already sorted by group, then rank)."""
+        if not len(group):
+            return {}
+        expl = [None] * len(group) if expl is None else expl
+        matches = list(
+            map(Match, need_ids.tolist(), js_ids.tolist(), rank.tolist(), score.tolist(), expl)
+        )
+        cuts = np.flatnonzero(np.diff(group)) + 1
+        starts = np.r_[0, cuts].tolist()
+        ends = np.r_[cuts, len(group)].tolist()
+        keys = group[np.r_[0, cuts]].tolist()
+        return {k: matches[a:b] for k, a, b in zip(keys, starts, ends, strict=True)}
+
     def _need_rows(self, need_ids) -> np.ndarray:
         return np.array(
             sorted(self.need_pos_[int(n)] for n in need_ids if int(n) in self.need_pos_), np.int64
@@ -335,35 +350,36 @@ class MatchingEngine:
             js_rows, need_rows, all_open, max(k_js, 1) if k_js else 0
         )
         n_total = len(self.need_ids_)
-        codes_need = pj_need * n_total + pn_need
-        codes = np.unique(np.r_[codes_need, pj_js * n_total + pn_js])
+        # one sort: the distinct pairs, and which list (per need / per jobseeker) asked for each
+        codes, inverse = np.unique(
+            np.r_[pj_need * n_total + pn_need, pj_js * n_total + pn_js], return_inverse=True
+        )
         if not len(codes):
             return out
         pj, pn = codes // n_total, codes % n_total
         score, X = self._rank_pairs(pn, pj)
         js_ids = self.js_ids_[pj]
         need_ids_arr = self.need_ids_[pn]
-        from_need = np.isin(codes, codes_need)
+        from_need = np.zeros(len(codes), bool)
+        from_need[inverse[: len(pn_need)]] = True
         idx_need = np.flatnonzero(from_need)
         sel, rank = self._ordered(pn[idx_need], score[idx_need], js_ids[idx_need], top_per_need)
         idx = idx_need[sel]
         expl = self._explain_many(pn[idx], pj[idx], X[idx]) if explain else [None] * len(idx)
-        for i, r, e in zip(idx, rank, expl, strict=True):
-            nid = int(need_ids_arr[i])
-            out.shortlists.setdefault(nid, []).append(
-                Match(nid, int(js_ids[i]), int(r), float(score[i]), e)
-            )
+        out.shortlists.update(
+            self._grouped(need_ids_arr[idx], need_ids_arr[idx], js_ids[idx], rank, score[idx], expl)
+        )
         if k_js:
-            from_js = np.isin(codes, pj_js * n_total + pn_js)
+            from_js = np.zeros(len(codes), bool)
+            from_js[inverse[len(pn_need) :]] = True
             idx_js = np.flatnonzero(from_js)
             sel, rank = self._ordered(
                 pj[idx_js], score[idx_js], need_ids_arr[idx_js], top_per_jobseeker
             )
-            for i, r in zip(idx_js[sel], rank, strict=True):
-                jid = int(js_ids[i])
-                out.matches.setdefault(jid, []).append(
-                    Match(int(need_ids_arr[i]), jid, int(r), float(score[i]))
-                )
+            i = idx_js[sel]
+            out.matches.update(
+                self._grouped(js_ids[i], need_ids_arr[i], js_ids[i], rank, score[i], None)
+            )
         return out
 
     @staticmethod
@@ -459,28 +475,39 @@ class MatchingEngine:
         c = self.ctx_
         contrib = self.ranker_.contributions(X)
         labels = self.referential.skill_labels
+        codes = self.skill_codes_
+        ess_ptr, ess_ind = c.need_essential.indptr, c.need_essential.indices
+        held_ptr, held_ind = c.js_held.indptr, c.js_held.indices
+        f = FEATURE_INDEX
+        kms = X[:, f["commute_km"]].tolist()
+        minutes_all = X[:, f["commute_minutes"]].tolist()
+        days_all = X[:, f["days_available_before_hiring"]].tolist()
+        licence_needed_all = self.need_licence_[need_rows].tolist()
+        has_licence_all = self.js_licence_[js_rows].tolist()
+        max_km_all = self.js_max_km_[js_rows].tolist()
+        tops = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :4].tolist()
+        rounded = np.round(contrib, 4).tolist()
+        nonzero = (contrib != 0).tolist()
         out = []
-        for k, (nr, jr) in enumerate(zip(need_rows, js_rows, strict=True)):
-            ess = c.need_essential[nr].indices
-            held = set(c.js_held[jr].indices)
+        for k, (nr, jr) in enumerate(zip(need_rows.tolist(), js_rows.tolist(), strict=True)):
+            ess = ess_ind[ess_ptr[nr] : ess_ptr[nr + 1]].tolist()
+            held = set(held_ind[held_ptr[jr] : held_ptr[jr + 1]].tolist())
             matched = [i for i in ess if i in held]
             missing = [i for i in ess if i not in held]
             matched_items = tuple(
-                SkillItem(int(self.skill_codes_[i]), labels.get(int(self.skill_codes_[i]), ""))
-                for i in matched
+                SkillItem(int(codes[i]), labels.get(int(codes[i]), "")) for i in matched
             )
             missing_items = tuple(
                 MissingSkill(
-                    int(self.skill_codes_[i]),
-                    labels.get(int(self.skill_codes_[i]), ""),
-                    self.course_titles_.get(int(self.skill_codes_[i]), ()),
+                    int(codes[i]),
+                    labels.get(int(codes[i]), ""),
+                    self.course_titles_.get(int(codes[i]), ()),
                 )
                 for i in missing
             )
-            km = float(X[k, FEATURE_INDEX["commute_km"]])
-            minutes = float(X[k, FEATURE_INDEX["commute_minutes"]])
-            days = float(X[k, FEATURE_INDEX["days_available_before_hiring"]])
-            licence_needed = bool(self.need_licence_[nr])
+            km, minutes, days = kms[k], minutes_all[k], days_all[k]
+            licence_needed, has_licence = licence_needed_all[k], has_licence_all[k]
+            max_km = max_km_all[k]
             constraints = (
                 ConstraintCheck(
                     "availability",
@@ -493,28 +520,22 @@ class MatchingEngine:
                 ConstraintCheck(
                     "commute",
                     "trajet",
-                    bool(km <= self.js_max_km_[jr]),
-                    f"{km:.0f} km estimés (≈ {minutes:.0f} min), "
-                    f"maximum accepté {self.js_max_km_[jr]:.0f} km",
+                    km <= max_km,
+                    f"{km:.0f} km estimés (≈ {minutes:.0f} min), maximum accepté {max_km:.0f} km",
                 ),
                 ConstraintCheck(
                     "licence",
                     "permis de conduire",
-                    (not licence_needed) or bool(self.js_licence_[jr]),
+                    (not licence_needed) or has_licence,
                     "permis requis et détenu"
-                    if licence_needed and self.js_licence_[jr]
+                    if licence_needed and has_licence
                     else ("permis requis, non détenu" if licence_needed else "permis non requis"),
                 ),
             )
-            top = np.argsort(-np.abs(contrib[k]), kind="stable")[:4]
             contributions = tuple(
-                Contribution(
-                    FEATURE_NAMES[i],
-                    FEATURE_LABELS[FEATURE_NAMES[i]],
-                    float(round(contrib[k, i], 4)),
-                )
-                for i in top
-                if contrib[k, i] != 0
+                Contribution(FEATURE_NAMES[i], FEATURE_LABELS[FEATURE_NAMES[i]], rounded[k][i])
+                for i in tops[k]
+                if nonzero[k][i]
             )
             all_ok = all(x.ok for x in constraints)
             out.append(
