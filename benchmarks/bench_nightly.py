@@ -51,11 +51,13 @@ def _n(x: float) -> str:
 
 
 class PeakMemory:
-    """Peak RSS of this process plus its children (sampled every 0.2 s), and the CPU seconds
+    """Peak RSS of this process plus its children (sampled every 0.2 s; PSS every second), and the CPU seconds
     they used meanwhile (the machine is shared: CPU time is steadier than wall time)."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.peak_pss = 0  # shared pages (the engine mapped by every worker) counted once
+        self._n = 0
         self.cpu_s = 0.0
         self._cpu: dict[int, float] = {}
         self._start: dict[int, float] = {}
@@ -63,10 +65,13 @@ class PeakMemory:
         self._t = threading.Thread(target=self._loop, daemon=True)
 
     def _sample(self, me: psutil.Process) -> None:
-        rss = 0
+        rss = pss = 0
+        self._n += 1
         for p in [me, *me.children(recursive=True)]:
             try:
                 rss += p.memory_info().rss
+                if self._n % 5 == 0:  # smaps is slow to read: every second
+                    pss += p.memory_full_info().pss
                 t = p.cpu_times()
                 used = t.user + t.system
             except psutil.Error:
@@ -74,6 +79,7 @@ class PeakMemory:
             self._start.setdefault(p.pid, used)
             self._cpu[p.pid] = used
         self.peak = max(self.peak, rss)
+        self.peak_pss = max(self.peak_pss, pss)
 
     def _loop(self) -> None:
         me = psutil.Process()
@@ -160,7 +166,7 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
     )
     settings = Settings(database_url=url, data_dir=workdir)
     repeat = args.repeat if args.repeat else (1 if n_js >= 100_000 else 3)
-    walls, reports, peaks, cpus = [], [], [], []
+    walls, reports, peaks, psss, cpus = [], [], [], [], []
     for i in range(repeat):
         opts = BatchOptions(n_jobs=args.n_jobs, block_size=args.block_size, full=i > 0)
         with PeakMemory() as mem:
@@ -171,6 +177,7 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
             walls.append(time.perf_counter() - t)
         reports.append(full.report)
         peaks.append(mem.peak)
+        psss.append(mem.peak_pss)
         cpus.append(mem.cpu_s)
     full_s = statistics.median(walls)
     peak = max(peaks)
@@ -179,12 +186,13 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
     print(
         f"exécution complète (médiane de {repeat}) : {full_s:.1f} s (cible ≤ {TARGET_FULL_S:.0f} s, "
         f"ratio {full_s / TARGET_FULL_S:.2f}) ; mémoire max {peak / 1e9:.2f} Go "
-        f"(cible ≤ {TARGET_MEM_GB:.0f} Go) ; CPU {statistics.median(cpus):.0f} s ; "
+        f"(cible ≤ {TARGET_MEM_GB:.0f} Go ; PSS {max(psss) / 1e9:.2f} Go) ; "
+        f"CPU {statistics.median(cpus):.0f} s ; charge {os.getloadavg()[0]:.1f} ; "
         f"{rep['counts']['shortlist_rows']} lignes de listes, "
         f"{rep['counts']['match_rows']} lignes demandeur, {rep['counts']['paths']} parcours"
     )
     print("  étapes (s, médianes) : " + _stages(stages))
-    inc_walls, inc_reports, inc_peaks, inc_cpus = [], [], [], []
+    inc_walls, inc_reports, inc_peaks, inc_pss, inc_cpus = [], [], [], [], []
     for i in range(repeat):
         apply_edits(store, perturb_profiles(ref, terr, fraction=0.01, seed=2 + i))
         opts = BatchOptions(n_jobs=args.n_jobs, block_size=args.block_size)
@@ -196,6 +204,7 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
             inc_walls.append(time.perf_counter() - t)
         inc_reports.append(inc.report)
         inc_peaks.append(mem.peak)
+        inc_pss.append(mem.peak_pss)
         inc_cpus.append(mem.cpu_s)
     inc_s = statistics.median(inc_walls)
     irep = inc_reports[-1]
@@ -204,7 +213,8 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
         f"(cible ≤ {TARGET_INCR_S:.0f} s, ratio {inc_s / TARGET_INCR_S:.2f}) ; type {irep['kind']} ; "
         f"{irep['counts']['jobseekers_recomputed']} demandeurs et "
         f"{irep['counts']['needs_recomputed']} besoins recalculés ; "
-        f"mémoire max {max(inc_peaks) / 1e9:.2f} Go ; CPU {statistics.median(inc_cpus):.0f} s"
+        f"mémoire max {max(inc_peaks) / 1e9:.2f} Go (PSS {max(inc_pss) / 1e9:.2f} Go) ; "
+        f"CPU {statistics.median(inc_cpus):.0f} s ; charge {os.getloadavg()[0]:.1f}"
     )
     print("  étapes (s, médianes) : " + _stages(_median_stages(inc_reports)))
     store.dispose()
