@@ -133,6 +133,8 @@ class MatchingEngine:
         self.js_pos_ = {int(v): i for i, v in enumerate(self.js_ids_)}
         self.needs_ = needs.reset_index(drop=True)
         self.open_rows_ = np.flatnonzero(self.needs_["status"].to_numpy() == "open")
+        self.open_pos_ = np.full(len(self.need_ids_), -1, np.int64)
+        self.open_pos_[self.open_rows_] = np.arange(len(self.open_rows_))
         self.graph_ = self.graph if self.graph is not None else OccupationGraph().fit(ref)
         vec = SkillVectorizer(referential=ref, graph=self.graph_).fit(snapshot)
         self.vectorizer_ = vec
@@ -405,7 +407,13 @@ class MatchingEngine:
             raise NotFoundError(
                 f"besoin {need_id} introuvable ou clos (statut ouvert ou brouillon attendu)"
             )
-        js_rows, _ = decode_keys(self.index_.top_for_need(row, max(self.retrieve_k, top)))
+        k = max(self.retrieve_k, top)
+        if self.search_ is not None and k == self.retrieve_k and self.open_pos_[row] >= 0:
+            # the all-pairs search of fit already holds this need's exact top k
+            js_rows = self.search_[0][self.open_pos_[row]]
+            js_rows = js_rows[js_rows >= 0]
+        else:
+            js_rows, _ = decode_keys(self.index_.top_for_need(row, k))
         if not len(js_rows):
             return []
         need_rows = np.full(len(js_rows), row, np.int64)
@@ -430,12 +438,15 @@ class MatchingEngine:
         if row is None:
             raise NotFoundError(f"demandeur {jobseeker_id} introuvable ou inactif")
         rows = self.open_rows_
-        pos, _ = decode_keys(
-            self.index_.top_for_jobseeker(row, max(self.retrieve_k_jobseeker, top), rows)
-        )
-        if not len(pos):
+        k = max(self.retrieve_k_jobseeker, top)
+        if self.search_ is not None and k == self.retrieve_k_jobseeker:
+            need_rows = self.search_[1][row]  # exact top k of the all-pairs search of fit
+            need_rows = need_rows[need_rows >= 0]
+        else:
+            pos, _ = decode_keys(self.index_.top_for_jobseeker(row, k, rows))
+            need_rows = rows[pos]
+        if not len(need_rows):
             return []
-        need_rows = rows[pos]
         js_rows = np.full(len(need_rows), row, np.int64)
         score, X = self._rank_pairs(need_rows, js_rows)
         order = np.lexsort((self.need_ids_[need_rows], -score))[:top]

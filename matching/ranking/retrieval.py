@@ -310,7 +310,8 @@ class CandidateIndex:
 
     # -- one need / one jobseeker ---------------------------------------------------------------
     def need_scores(self, need_row: int) -> np.ndarray:
-        """Masked similarity of one need with every jobseeker (0 = not a candidate)."""
+        """Masked similarity of one need with every jobseeker (0 = not a candidate); the terms
+        are added in the same column order as in the all-pairs blocks (same float32 bits)."""
         row = self.needs_aug_[need_row]
         sub = self.js_aug_csc_[:, row.indices]
         scores = np.asarray(sub @ row.data, np.float32).ravel()
@@ -319,7 +320,12 @@ class CandidateIndex:
     def top_for_need(self, need_row: int, k: int) -> np.ndarray:
         """Keys of the ``k`` best eligible jobseekers of one need, decreasing."""
         scores = self.need_scores(need_row)
-        pos = np.flatnonzero(scores > 0)
+        if 0 < k < len(scores):
+            # only scores at least the k-th largest (ties included) can be in the top k
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            pos = np.flatnonzero(scores >= max(kth, TINY))
+        else:
+            pos = np.flatnonzero(scores > 0)
         return top_keys(encode_keys(scores[pos], pos), k)
 
     def js_scores(self, js_row: int, need_rows: np.ndarray | None = None) -> np.ndarray:
