@@ -473,6 +473,23 @@ class MatchingEngine:
             out[ok], _ = self._rank_pairs(rn[ok], rj[ok])
         return out
 
+    def explain_pairs(self, need_ids, jobseeker_ids) -> list[Explanation]:
+        """Explanations of aligned (need, jobseeker) pairs, identical to those of shortlists
+        (the nightly run explains only the pairs that made the final shortlists)."""
+        try:
+            rn = np.array([self.need_pos_[int(n)] for n in need_ids], np.int64)
+            rj = np.array([self.js_pos_[int(j)] for j in jobseeker_ids], np.int64)
+        except KeyError as exc:
+            raise NotFoundError(
+                f"identifiant {exc.args[0]} introuvable (besoin ouvert/brouillon ou demandeur actif "
+                "attendu)"
+            ) from None
+        if len(rn) != len(rj):
+            raise ValueError(f"paires non alignées : {len(rn)} besoins, {len(rj)} demandeurs")
+        if not len(rn):
+            return []
+        return self._explain_many(rn, rj, pair_features(self.ctx_, rn, rj))
+
     def features_for(self, need_ids, jobseeker_ids) -> pd.DataFrame:
         """Pair features of aligned pairs, as a DataFrame (audits, tests, training)."""
         rn = np.array([self.need_pos_[int(n)] for n in need_ids], np.int64)

@@ -91,6 +91,8 @@ def key_scores(keys: np.ndarray) -> np.ndarray:
 
 def top_keys(keys: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` largest keys, sorted in decreasing order (fewer if ``len(keys) < k``)."""
+    if k <= 0:
+        return np.zeros(0, np.uint64)
     if len(keys) > k:
         keys = np.partition(keys, len(keys) - k)[len(keys) - k :]
     return np.sort(keys)[::-1]
@@ -387,8 +389,9 @@ class CandidateIndex:
         js_tables = []
         for a, b in blocks:
             scores = self._raw_block(self.js_aug_[a:b], self.needs_aug_)
-            if k_js:
-                js_tables.append(self.column_table(scores, k_js))
+            js_tables.append(
+                self.column_table(scores, k_js) if k_js else np.zeros((b - a, 0), np.uint64)
+            )
             if k_need:
                 r, c = _nonzero(scores >= thr_f[:, None])
                 keys = encode_keys(scores[r, c], c + a)

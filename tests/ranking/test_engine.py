@@ -116,6 +116,15 @@ def test_blocks_merge_to_the_same_shortlist(referential, crafted):
     ]
 
 
+def test_explain_pairs_equals_shortlist_explanations(referential, crafted):
+    engine = MatchingEngine(referential=referential).fit(crafted)
+    found = engine.shortlist(1, top=10)
+    again = engine.explain_pairs([m.need_id for m in found], [m.jobseeker_id for m in found])
+    assert [e.to_dict() for e in again] == [m.explanation.to_dict() for m in found]
+    with pytest.raises(LookupError, match="introuvable"):
+        engine.explain_pairs([1], [99])
+
+
 def test_score_pairs_aligned(referential, crafted):
     engine = MatchingEngine(referential=referential).fit(crafted)
     s = engine.score_pairs([1, 1, 1], [1, 3, 99])

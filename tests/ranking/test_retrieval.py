@@ -4,6 +4,8 @@ block size."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matching.ranking.retrieval import CandidateIndex, decode_keys, encode_keys
 
@@ -65,3 +67,38 @@ def test_keys_order_by_score_then_smaller_id():
     rows, scores = decode_keys(np.sort(keys)[::-1])
     assert rows.tolist() == [9, 1, 3]
     assert scores.tolist() == pytest.approx([0.7, 0.5, 0.5])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_needs=st.integers(1, 40),
+    n_js=st.integers(1, 120),
+    k_need=st.integers(0, 12),
+    k_js=st.integers(0, 5),
+    block_size=st.sampled_from([1, 5, 32, 500]),
+    n_jobs=st.sampled_from([1, 2]),
+    day_spread=st.sampled_from([0, 3, 200]),
+)
+def test_search_all_matches_brute_force(
+    seed, n_needs, n_js, k_need, k_js, block_size, n_jobs, day_spread
+):
+    """Random data, hiring days before, between and after the availabilities (the penalty
+    columns of every kind), any k, block size and threads: exactly the brute-force top-k."""
+    N, J, kw = _data(seed, n_needs, n_js, d=15)
+    rng = np.random.default_rng(seed)
+    kw["need_hiring_day"] = rng.integers(-day_spread, day_spread + 1, n_needs)
+    kw["js_available_day"] = rng.integers(-day_spread // 2, day_spread // 2 + 1, n_js)
+    idx = CandidateIndex(block_size=block_size, n_jobs=n_jobs, buffer_factor=1)
+    idx.fit(need_vectors=N, js_vectors=J, **kw)
+    res = idx.search_all(k_need=k_need, k_js=k_js)
+    S = _brute(N, J, kw)
+    for n in range(n_needs):
+        rows, _ = decode_keys(res.need_keys[n])
+        assert [r for r in rows if r >= 0] == _top(S[n], k_need)
+        assert list(decode_keys(idx.top_for_need(n, k_need))[0]) == _top(S[n], k_need)
+    for j in range(n_js):
+        rows, _ = decode_keys(res.js_keys[j])
+        assert [r for r in rows if r >= 0] == _top(S[:, j], k_js)
+        single = decode_keys(idx.top_for_jobseeker(j, k_js))[0]
+        assert list(single) == _top(S[:, j], k_js)
