@@ -327,9 +327,27 @@ def run_task(engine: Any, task: Any) -> Any:
 _WORKER_ENGINES: dict[str, Any] = {}
 
 
+#: Memory growth a loky worker tolerates before it restarts itself (loky's default, 300 MB,
+#: mistakes the engine's pages mapped copy-on-write and its lazily built caches for a leak: the
+#: worker then restarts, imports the package and loads the engine again, several times a run).
+WORKER_MEMORY_GROWTH = int(4e9)
+
+
+def _tolerate_engine_memory() -> None:
+    try:
+        from joblib.externals.loky import process_executor
+    except ImportError:  # pragma: no cover - loky ships with joblib
+        return
+    if getattr(process_executor, "_MAX_MEMORY_LEAK_SIZE", None) is not None:
+        process_executor._MAX_MEMORY_LEAK_SIZE = max(
+            process_executor._MAX_MEMORY_LEAK_SIZE, WORKER_MEMORY_GROWTH
+        )
+
+
 def _run_task_from_file(path: str, task: Any) -> Any:
     engine = _WORKER_ENGINES.get(path)
     if engine is None:
+        _tolerate_engine_memory()
         _WORKER_ENGINES.clear()  # one engine per worker at a time (a new run = a new file)
         # copy-on-write: arrays shared with the other workers until an engine writes to them
         # (e.g. sorting sparse indices in place), which a read-only map would refuse
