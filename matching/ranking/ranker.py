@@ -148,11 +148,15 @@ class LearnedRanker(ClassifierMixin, BaseEstimator):
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Local contribution of each feature: p(x) − p(x with that feature set to its training
         median), on the trees' probability (the isotonic map is monotone, its steps would hide
-        small effects). One batched prediction of ``n × n_features`` rows."""
+        small effects). One batched prediction of the probes that differ from ``x`` (a feature
+        already at its median contributes exactly 0)."""
         X = np.asarray(X, float)
         n, f = X.shape
         base = self._raw(X)
-        probes = np.repeat(X, f, axis=0)
-        cols = np.tile(np.arange(f), n)
-        probes[np.arange(n * f), cols] = self.reference_[cols]
-        return (base[:, None] - self._raw(probes).reshape(n, f)).round(6)
+        rows, cols = np.nonzero(self.reference_[None, :] != X)
+        out = np.zeros((n, f))
+        if len(rows):
+            probes = X[rows]
+            probes[np.arange(len(rows)), cols] = self.reference_[cols]
+            out[rows, cols] = base[rows] - self._raw(probes)
+        return out.round(6)
