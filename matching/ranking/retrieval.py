@@ -193,6 +193,8 @@ class _NeedSlots:
 class CandidateIndex:
     """Exact masked similarity search between needs and jobseekers.
 
+    Results (keys) do not depend on ``block_size``, ``n_jobs`` or ``buffer_factor``.
+
     Parameters
     ----------
     block_size : int
@@ -205,7 +207,7 @@ class CandidateIndex:
         compacted back to ``k_need``).
     """
 
-    def __init__(self, *, block_size: int = 128, n_jobs: int = 1, buffer_factor: int = 3):
+    def __init__(self, *, block_size: int = 128, n_jobs: int = 1, buffer_factor: int = 2):
         self.block_size = block_size
         self.n_jobs = n_jobs
         self.buffer_factor = buffer_factor
@@ -393,10 +395,11 @@ class CandidateIndex:
                 self.column_table(scores, k_js) if k_js else np.zeros((b - a, 0), np.uint64)
             )
             if k_need:
-                r, c = _nonzero(scores >= thr_f[:, None])
-                keys = encode_keys(scores[r, c], c + a)
-                keep = keys > thr[r]
-                slots.add(r[keep], keys[keep])
+                # entries at least the need's running threshold (equal scores included: their
+                # ids decide, in the exact partition of the slots)
+                flat = np.flatnonzero(scores >= thr_f[:, None])
+                r, c = np.divmod(flat, b - a)
+                slots.add(r, encode_keys(scores.ravel()[flat], c + a))
         js_table = np.concatenate(js_tables) if js_tables else np.zeros((0, k_js), np.uint64)
         return slots.best(), js_table
 
