@@ -9,7 +9,9 @@ Pipeline for needs × jobseekers (no Python loop over pairs):
    the person's maximum, driving licence when required), then the exact ``retrieve_k`` most similar
    eligible candidates per need and ``retrieve_k_jobseeker`` needs per jobseeker. The all-pairs
    search runs once at ``fit``; a nightly block then only ranks the retrieved pairs of its
-   jobseekers, so results do not depend on how the batch cuts blocks.
+   jobseekers, so results do not depend on how the batch cuts blocks, and a shortlist (matches)
+   of an open need (a jobseeker) reads the same exact top-k instead of searching again (drafts,
+   larger ``top`` or ``precompute=False`` use the exact single-need search, same scores).
 2. **Ranking** — pair features (:mod:`matching.ranking.pair_features`) of the retrieved pairs into
    the ranker (trained model, or the transparent coverage ranker when none is installed).
 3. **Explanation** (:mod:`matching.ranking.explain`) — for the pairs kept.
