@@ -184,10 +184,11 @@ def compute_results(
     run_opts["engine_file"] = engine_file
     try:
         if reason:
+            # need_ids=None: "every open need" in the engine contract. The engine then ranks the
+            # pairs of its all-pairs retrieval (done once at fit); an explicit list of needs
+            # makes it retrieve each need again over the whole pool, for every block.
             tasks = [
-                BlockTask(
-                    b, need_ids, options.top_per_need, options.top_per_jobseeker, block_explain
-                )
+                BlockTask(b, None, options.top_per_need, options.top_per_jobseeker, block_explain)
                 for b in split_blocks(js_ids, options.block_size)
             ]
             t = time.perf_counter()

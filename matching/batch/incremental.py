@@ -81,7 +81,8 @@ def incremental_tasks(
     scores with unchanged people are those of the previous run, already in the kept lists.
     """
     tasks = [
-        BlockTask(b, need_ids, top_per_need, top_per_jobseeker, explain)
+        # need_ids=None: every open need (the engine's precomputed retrieval)
+        BlockTask(b, None, top_per_need, top_per_jobseeker, explain)
         for b in split_blocks(plan.jobseekers, block_size)
     ]
     if not len(plan.needs) or not len(jobseeker_ids):
