@@ -264,6 +264,16 @@ class MatchingEngine:
         X = pair_features(self.ctx_, need_rows, js_rows)
         return np.asarray(self.ranker_.predict_score(X), np.float64), X
 
+    def _scores(self, need_rows, js_rows, *, chunk: int = 262_144) -> np.ndarray:
+        """Ranker scores of many pairs, features computed and dropped chunk by chunk (the same
+        per-pair values as :meth:`_rank_pairs`, without holding every feature row)."""
+        out = np.empty(len(need_rows), np.float64)
+        for a in range(0, len(need_rows), chunk):
+            out[a : a + chunk], _ = self._rank_pairs(
+                need_rows[a : a + chunk], js_rows[a : a + chunk]
+            )
+        return out
+
     @staticmethod
     def _ordered(group, score, tiebreak, top):
         """Positions of the ``top`` best (score desc, tiebreak asc) per group, and their rank."""
@@ -361,7 +371,7 @@ class MatchingEngine:
         if not len(codes):
             return out
         pj, pn = codes // n_total, codes % n_total
-        score, X = self._rank_pairs(pn, pj)
+        score = self._scores(pn, pj)
         js_ids = self.js_ids_[pj]
         need_ids_arr = self.need_ids_[pn]
         from_need = np.zeros(len(codes), bool)
@@ -369,7 +379,11 @@ class MatchingEngine:
         idx_need = np.flatnonzero(from_need)
         sel, rank = self._ordered(pn[idx_need], score[idx_need], js_ids[idx_need], top_per_need)
         idx = idx_need[sel]
-        expl = self._explain_many(pn[idx], pj[idx], X[idx]) if explain else [None] * len(idx)
+        expl = (
+            self._explain_many(pn[idx], pj[idx], pair_features(self.ctx_, pn[idx], pj[idx]))
+            if explain
+            else None
+        )
         out.shortlists.update(
             self._grouped(need_ids_arr[idx], need_ids_arr[idx], js_ids[idx], rank, score[idx], expl)
         )
@@ -472,7 +486,7 @@ class MatchingEngine:
         out = np.full(len(need_ids), np.nan)
         ok = (rn >= 0) & (rj >= 0)
         if ok.any():
-            out[ok], _ = self._rank_pairs(rn[ok], rj[ok])
+            out[ok] = self._scores(rn[ok], rj[ok])
         return out
 
     def explain_pairs(self, need_ids, jobseeker_ids) -> list[Explanation]:

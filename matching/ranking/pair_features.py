@@ -15,6 +15,7 @@ the same whatever the batch (one pair, a shortlist or a whole nightly block).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,7 @@ FEATURE_LABELS = dict(FEATURES)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 NO_QUALIFICATION = 2.0  # below level 3 (CAP/BEP): "sans qualification reconnue"
 NO_COURSE_WEEKS = 52.0  # a missing skill that no course teaches
-PAIRS_PER_CHUNK = 262_144  # bounds the expanded entries (~16 per pair) of one chunk
+PAIRS_PER_CHUNK = 131_072  # bounds the expanded entries (~16 per pair) of one chunk
 
 
 @dataclass
@@ -79,8 +80,9 @@ class PairContext:
     as_of: np.datetime64
 
 
+# caches live as long as the matrix (context) they describe: entries are dropped when it is
+# garbage-collected (weakref.finalize), so refitted engines do not accumulate them
 _KEY_CACHE: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-_KEY_CACHE_SIZE = 32
 
 
 def _entry_keys(m: sp.csr_matrix) -> np.ndarray:
@@ -91,8 +93,8 @@ def _entry_keys(m: sp.csr_matrix) -> np.ndarray:
         return hit[2]
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
     keys = rows * m.shape[1] + m.indices
-    if len(_KEY_CACHE) >= _KEY_CACHE_SIZE:
-        _KEY_CACHE.pop(next(iter(_KEY_CACHE)))
+    if id(m) not in _KEY_CACHE:
+        weakref.finalize(m, _KEY_CACHE.pop, id(m), None)
     _KEY_CACHE[id(m)] = (m.indptr, m.indices, keys)
     return keys
 
@@ -223,14 +225,14 @@ def _skill_layout(ctx: PairContext):
     mats = [_sorted_csr(getattr(ctx, name)) for name in _SKILL_MATS]
     key = id(ctx)
     hit = _ALIGN_CACHE.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], mats, strict=True)):
+    if hit is not None and all(r() is m for r, m in zip(hit[0], mats, strict=True)):
         return hit[1]
     nv, ess, opt, jv, held, exp = mats
     parts = (_align(ess, nv), _align(opt, nv), _align(held, jv), _align(exp, jv))
     layout = None if any(p is None for p in parts) else parts
-    if len(_ALIGN_CACHE) >= 4:
-        _ALIGN_CACHE.pop(next(iter(_ALIGN_CACHE)))
-    _ALIGN_CACHE[key] = (mats, layout)
+    if key not in _ALIGN_CACHE:
+        weakref.finalize(ctx, _ALIGN_CACHE.pop, key, None)
+    _ALIGN_CACHE[key] = ([weakref.ref(m) for m in mats], layout)
     return layout
 
 
