@@ -121,10 +121,11 @@ def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For sorted ``rows``: distinct rows, their counts, and each entry's rank within its row."""
-    start = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    counts = np.diff(np.r_[start, len(rows)])
-    within = np.arange(len(rows)) - np.repeat(start, counts)
+    """For sorted ``rows``: distinct rows, their counts, and each entry's rank within its row
+    (binary searches rather than ``np.repeat``: they release the GIL for the other threads)."""
+    within = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    start = np.flatnonzero(within == 0)
+    counts = np.diff(start, append=len(rows))
     return rows[start], counts, within
 
 
@@ -162,7 +163,9 @@ class _NeedSlots:
             self.slots[rows, self.fill[rows] + within] = keys
             self.fill[uniq] = end
             return
-        ok_entry = ~np.repeat(over, counts)
+        full_row = np.zeros(len(self.fill), bool)
+        full_row[uniq[over]] = True
+        ok_entry = ~full_row[rows]
         r_ok = rows[ok_entry]
         self.slots[r_ok, self.fill[r_ok] + within[ok_entry]] = keys[ok_entry]
         self.fill[uniq[~over]] = end[~over]
@@ -172,7 +175,7 @@ class _NeedSlots:
         width = int(c_full.max())
         buf = np.zeros((len(full), self.cap + width), np.uint64)
         buf[:, : self.cap] = self.slots[full]
-        local = np.repeat(np.arange(len(full)), c_full)
+        local = np.searchsorted(full, rows[~ok_entry])
         buf[local, self.cap + within[~ok_entry]] = keys[~ok_entry]
         best = np.partition(buf, buf.shape[1] - self.k, axis=1)[:, -self.k :]
         self.slots[full] = 0
