@@ -202,6 +202,9 @@ class MatchingEngine:
             travel_minutes=np.asarray(ref.travel_minutes(distance), np.float64),
             as_of=np.datetime64(snapshot.as_of or date.today(), "D"),
         )
+        for value in vars(self.ctx_).values():
+            if sp.issparse(value) and value.format == "csr":
+                value.sort_indices()  # pair features search sorted rows (and the batch maps them)
         self.need_licence_ = needs["driving_licence_required"].fillna(False).astype(bool).to_numpy()
         self.js_licence_ = js["driving_licence"].fillna(False).astype(bool).to_numpy()
         self.js_max_km_ = np.nan_to_num(_floats(js["max_commute_km"]), nan=np.inf)

@@ -100,9 +100,14 @@ def _entry_keys(m: sp.csr_matrix) -> np.ndarray:
 
 
 def _sorted_csr(m) -> sp.csr_matrix:
-    """CSR with sorted indices (sorted in place: same matrix, and the entry keys stay cached)."""
+    """CSR with sorted indices: sorted in place (same matrix, so the entry keys stay cached),
+    or a sorted copy when the arrays are read-only (an engine memory-mapped by the batch)."""
     m = m if m.format == "csr" else sp.csr_matrix(m)
-    m.sort_indices()
+    if not m.has_sorted_indices:
+        if m.indices.flags.writeable and m.data.flags.writeable:
+            m.sort_indices()
+        else:
+            m = m.sorted_indices()
     return m
 
 
