@@ -446,9 +446,11 @@ def test_real_normaliser_doubt_names_the_best_candidate(
 ):
     _imp(engine, referential, "employeurs", FIX / "employeurs.csv")
     path = tmp_path / "b.csv"
-    path.write_text(TITLE_ONLY, encoding="utf-8")
-    result = toy_normaliser.normalise_batch(["préparateur de commandes"], kind="occupation")[0]
-    assert result.decision != "auto"  # the toy model is not confident enough to decide alone
+    typo = "preparatuer de comandes"  # typed with two typos: the normaliser is not sure
+    path.write_text(TITLE_ONLY.replace("préparateur de commandes", typo), encoding="utf-8")
+    result = toy_normaliser.normalise_batch([typo], kind="occupation")[0]
+    assert result.decision != "auto"
+    assert result.candidates[0].code == "N1103"
     with pytest.raises(ImportValidationError) as info:
         _imp(engine, referential, "besoins", path, normaliser=toy_normaliser)
     [error] = info.value.errors
@@ -467,13 +469,15 @@ def test_a_stored_correction_lets_the_title_import(
     record_correction(
         engine,
         kind="occupation",
-        phrase="Préparateur de commandes",
+        phrase="Preparatuer de COMANDES",  # the doubtful phrase of the test above
         code="N1103",
         by_user="conseiller1",
         normaliser=toy_normaliser,
     )
     path = tmp_path / "b.csv"
-    path.write_text(TITLE_ONLY, encoding="utf-8")
+    path.write_text(
+        TITLE_ONLY.replace("préparateur de commandes", "preparatuer de comandes"), encoding="utf-8"
+    )
     report = import_entity(
         engine,
         settings,
