@@ -44,6 +44,29 @@ def timed(fn, repeat):
     return statistics.median(times), out
 
 
+def time_paths(data, people, needs, n_pairs: int, label: str) -> None:
+    """Time ``n_pairs`` seeded random training-path searches, cold (a new PathFinder per call:
+    no cache shared between calls); print p50 / p95 and the ratio to the target."""
+    rng = np.random.default_rng(0)
+    pids = rng.choice(people, size=n_pairs)
+    nids = rng.choice(needs, size=n_pairs)
+    times, found = [], 0
+    for pid, nid in zip(pids, nids, strict=True):
+        t = time.perf_counter()
+        try:
+            PathFinder(data).best(int(pid), int(nid))
+            found += 1
+        except NoTrainingPathError:
+            pass
+        times.append(time.perf_counter() - t)
+    p50, p95 = np.percentile(times, [50, 95])
+    print(
+        f"{label} ({n_pairs} paires, {found} trouvés) : p50 {p50 * 1000:.2f} ms, "
+        f"p95 {p95 * 1000:.2f} ms ; cible p50 ≤ {TARGET_PATH_S * 1000:.0f} ms "
+        f"(ratio {p50 / TARGET_PATH_S:.3f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -66,24 +89,7 @@ def main() -> None:
     )
 
     # 1. One training path, cold (a new PathFinder per call: no cache shared between calls).
-    rng = np.random.default_rng(0)
-    pids = rng.choice(list(data.people), size=200)
-    nids = rng.choice(list(data.needs), size=200)
-    times, found = [], 0
-    for pid, nid in zip(pids, nids, strict=True):
-        t = time.perf_counter()
-        try:
-            PathFinder(data).best(int(pid), int(nid))
-            found += 1
-        except NoTrainingPathError:
-            pass
-        times.append(time.perf_counter() - t)
-    p50, p95 = np.percentile(times, [50, 95])
-    print(
-        f"parcours de formation (200 paires, {found} trouvés) : p50 {p50 * 1000:.2f} ms, "
-        f"p95 {p95 * 1000:.2f} ms ; cible p50 ≤ {TARGET_PATH_S * 1000:.0f} ms "
-        f"(ratio {p50 / TARGET_PATH_S:.3f})"
-    )
+    time_paths(data, list(data.people), list(data.needs), 200, "parcours de formation")
 
     # 2. The 300-position call-centre need over all jobseekers and sessions.
     med, plan = timed(lambda: plan_cohort(data, ["BES-CENTRE-APPELS"]), args.repeat)
@@ -137,24 +143,13 @@ def demo_territory(repeat: int) -> None:
             f"{len(data.courses)} formations, {len(data.sessions)} sessions ; semée en "
             f"{t1 - t0:.1f} s, chargée et moteur ajusté en {t2 - t1:.1f} s ({scorer.__name__})"
         )
-        rng = np.random.default_rng(0)
         open_needs = select_needs(data, all_open=True)
-        pids = rng.choice(list(data.people), size=300)
-        nids = rng.choice([n.id for n in open_needs], size=300)
-        times, found = [], 0
-        for pid, nid in zip(pids, nids, strict=True):
-            t = time.perf_counter()
-            try:
-                PathFinder(data).best(int(pid), int(nid))
-                found += 1
-            except NoTrainingPathError:
-                pass
-            times.append(time.perf_counter() - t)
-        p50, p95 = np.percentile(times, [50, 95])
-        print(
-            f"parcours sur le catalogue de la démo (300 paires, {found} trouvés) : p50 "
-            f"{p50 * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms ; cible p50 ≤ "
-            f"{TARGET_PATH_S * 1000:.0f} ms (ratio {p50 / TARGET_PATH_S:.3f})"
+        time_paths(
+            data,
+            list(data.people),
+            [n.id for n in open_needs],
+            300,
+            "parcours sur le catalogue de la démo",
         )
         med, plan = timed(lambda: plan_cohort(data, ["BES0001"], scorer=scorer), repeat)
         print(
