@@ -57,6 +57,10 @@ class PeakMemory:
     def __init__(self) -> None:
         self.peak = 0
         self.peak_pss = 0  # shared pages (the engine mapped by every worker) counted once
+        self.stage = ""
+        #: stage -> (peak RSS of the whole tree, of the main process at that moment, of the
+        #: main process alone at any moment of the stage)
+        self.by_stage: dict[str, list[int]] = {}
         self._n = 0
         self.cpu_s = 0.0
         self._cpu: dict[int, float] = {}
@@ -64,12 +68,20 @@ class PeakMemory:
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._loop, daemon=True)
 
+    def on_event(self, event: dict) -> None:
+        """``run_nightly``'s event callback: attributes the samples to the current stage."""
+        if event.get("event") == "stage_start":
+            self.stage = event["stage"]
+
     def _sample(self, me: psutil.Process) -> None:
-        rss = pss = 0
+        rss = pss = main = 0
         self._n += 1
         for p in [me, *me.children(recursive=True)]:
             try:
-                rss += p.memory_info().rss
+                one = p.memory_info().rss
+                rss += one
+                if p is me:
+                    main = one
                 if self._n % 5 == 0:  # smaps is slow to read: every second
                     pss += p.memory_full_info().pss
                 t = p.cpu_times()
@@ -80,6 +92,16 @@ class PeakMemory:
             self._cpu[p.pid] = used
         self.peak = max(self.peak, rss)
         self.peak_pss = max(self.peak_pss, pss)
+        cur = self.by_stage.setdefault(self.stage or "-", [0, 0, 0])
+        if rss > cur[0]:
+            cur[0], cur[1] = rss, main
+        cur[2] = max(cur[2], main)
+
+    def stages(self) -> str:
+        """Per stage: peak of the tree (main process share), in GB."""
+        return ", ".join(
+            f"{k} {v[0] / 1e9:.2f} ({v[1] / 1e9:.2f})" for k, v in self.by_stage.items()
+        )
 
     def _loop(self) -> None:
         me = psutil.Process()
@@ -172,10 +194,16 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
         with PeakMemory() as mem:
             t = time.perf_counter()
             full = run_nightly(
-                settings, options=opts, today=terr.as_of, engine_factory=factory, store=store
+                settings,
+                options=opts,
+                today=terr.as_of,
+                engine_factory=factory,
+                store=store,
+                on_event=mem.on_event,
             )
             walls.append(time.perf_counter() - t)
         reports.append(full.report)
+        mem_stages = mem.stages()
         peaks.append(mem.peak)
         psss.append(mem.peak_pss)
         cpus.append(mem.cpu_s)
@@ -192,6 +220,9 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
         f"{rep['counts']['match_rows']} lignes demandeur, {rep['counts']['paths']} parcours"
     )
     print("  étapes (s, médianes) : " + _stages(stages))
+    print(
+        "  mémoire max par étape, Go (dont processus principal), dernière exécution : " + mem_stages
+    )
     inc_walls, inc_reports, inc_peaks, inc_pss, inc_cpus = [], [], [], [], []
     for i in range(repeat):
         apply_edits(store, perturb_profiles(ref, terr, fraction=0.01, seed=2 + i))
@@ -199,10 +230,16 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
         with PeakMemory() as mem:
             t = time.perf_counter()
             inc = run_nightly(
-                settings, options=opts, today=terr.as_of, engine_factory=factory, store=store
+                settings,
+                options=opts,
+                today=terr.as_of,
+                engine_factory=factory,
+                store=store,
+                on_event=mem.on_event,
             )
             inc_walls.append(time.perf_counter() - t)
         inc_reports.append(inc.report)
+        inc_mem_stages = mem.stages()
         inc_peaks.append(mem.peak)
         inc_pss.append(mem.peak_pss)
         inc_cpus.append(mem.cpu_s)
@@ -217,6 +254,7 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
         f"CPU {statistics.median(inc_cpus):.0f} s ; charge {os.getloadavg()[0]:.1f}"
     )
     print("  étapes (s, médianes) : " + _stages(_median_stages(inc_reports)))
+    print("  mémoire max par étape, Go (dont processus principal) : " + inc_mem_stages)
     store.dispose()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)

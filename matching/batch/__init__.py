@@ -28,6 +28,7 @@ from matching.batch.compute import (
     EngineFile,
     ExplainTask,
     ProgressFn,
+    TextSpool,
     explains_pairs,
     merge_frames,
     run_tasks,
@@ -107,33 +108,48 @@ class ComputeOutcome:
     durations: dict[str, float] = field(default_factory=dict)  # score / explain seconds
 
 
-#: Pairs per explanation task.
-EXPLAIN_CHUNK = 20_000
+#: Pairs per explanation task (the texts of one task are held at once when written).
+EXPLAIN_CHUNK = 10_000
 
 
 def explain_missing(
     engine: Any, shortlists: pd.DataFrame, *, chunk: int = EXPLAIN_CHUNK, **run_opts: Any
-) -> tuple[pd.DataFrame, int]:
-    """Fill the explanation of the final shortlist rows computed by this run (not carried over).
+) -> tuple[pd.DataFrame, int, TextSpool | None]:
+    """Explain the final shortlist rows computed by this run (not carried over).
 
     Rows carried over from the previous run (``prev_rank`` set) keep theirs (copied in SQL at
-    write time). The pairs go out in chunks on the same backend as the blocks.
+    write time). The pairs go out in chunks on the same backend as the blocks; the texts go to
+    a :class:`~matching.batch.compute.TextSpool` on disk (written by the local workers
+    themselves), and the rows explained are flagged ``spooled``: the run never holds every
+    explanation in memory.
     """
     todo = shortlists["explanation"].isna().to_numpy().copy()
     if "prev_rank" in shortlists:
         todo &= shortlists["prev_rank"].isna().to_numpy()
     idx = np.flatnonzero(todo)
     if not len(idx):
-        return shortlists, 0
+        return shortlists, 0, None
     nid = shortlists["need_id"].to_numpy(np.int64)[idx]
     jid = shortlists["jobseeker_id"].to_numpy(np.int64)[idx]
-    tasks = [ExplainTask(nid[i : i + chunk], jid[i : i + chunk]) for i in range(0, len(idx), chunk)]
-    texts = run_tasks(engine, tasks, **run_opts)
-    expl = shortlists["explanation"].to_numpy(dtype=object).copy()
-    expl[idx] = [t for part in texts for t in part]
-    out = shortlists.copy()
-    out["explanation"] = expl
-    return out, len(idx)
+    spool = TextSpool()
+    starts = range(0, len(idx), chunk)
+    paths = spool.reserve(len(starts))
+    local = run_opts.get("backend", "local") == "local"
+    tasks = [
+        ExplainTask(nid[a : a + chunk], jid[a : a + chunk], out=paths[i] if local else None)
+        for i, a in enumerate(starts)
+    ]
+
+    def keep(i: int, out: Any) -> None:
+        if not isinstance(out, int):  # texts sent back (Dask): spooled here
+            TextSpool.write_chunk(paths[i], out)
+
+    try:
+        run_tasks(engine, tasks, on_result=keep, **run_opts)
+    except BaseException:
+        spool.close()
+        raise
+    return shortlists.assign(spooled=todo), len(idx), spool
 
 
 def compute_results(
@@ -203,7 +219,7 @@ def compute_results(
             if two_pass:
                 t = time.perf_counter()
                 run_opts["progress"] = None
-                results.shortlists, explained = explain_missing(
+                results.shortlists, explained, results.explanations = explain_missing(
                     engine, results.shortlists, **run_opts
                 )
                 durations["explain"] = time.perf_counter() - t
@@ -289,7 +305,9 @@ def _incremental(
     if two_pass:
         t = time.perf_counter()
         run_opts["progress"] = None
-        results.shortlists, explained = explain_missing(engine, results.shortlists, **run_opts)
+        results.shortlists, explained, results.explanations = explain_missing(
+            engine, results.shortlists, **run_opts
+        )
         durations["explain"] = time.perf_counter() - t
     return ComputeOutcome(
         kind="incremental",

@@ -44,6 +44,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from matching.batch import BatchOptions, BlockFrames, PreviousRun, compute_results
 from matching.batch.changes import context_fingerprint, entity_fingerprints, shortlist_changes
+from matching.batch.compute import release_workers
 from matching.batch.incremental import reusable_pairs
 from matching.batch.paths import compute_paths, compute_paths_parallel, path_pairs
 from matching.config import Settings
@@ -388,6 +389,47 @@ def _ints(series: pd.Series) -> list[int]:
     return series.to_numpy(dtype=np.int64).tolist()
 
 
+#: Rows turned into Python tuples at a time when writing (bounds the write's memory).
+WRITE_CHUNK = 100_000
+
+
+def _rows(run_id: int, columns: list[tuple[str, np.ndarray]], *, texts=None) -> Any:
+    """Row tuples ``(run_id, *columns[, text])`` built chunk by chunk from numpy columns.
+
+    ``kind`` of each column: ``"i"`` int, ``"f"`` float, ``"b"`` bool, ``"o"`` as is. ``texts``
+    is an iterator consumed in row order (one value per row) when given.
+    """
+    n = len(columns[0][1]) if columns else 0
+    for a in range(0, n, WRITE_CHUNK):
+        b = min(a + WRITE_CHUNK, n)
+        parts = []
+        for kind, values in columns:
+            part = values[a:b]
+            if kind == "i":
+                parts.append(np.asarray(part, dtype=np.int64).tolist())
+            elif kind == "f":
+                parts.append(np.asarray(part, dtype=np.float64).tolist())
+            elif kind == "b":
+                parts.append(np.asarray(part, dtype=bool).tolist())
+            else:
+                parts.append(list(part))
+        if texts is not None:
+            parts.append(list(itertools.islice(texts, b - a)))
+        yield from zip(itertools.repeat(run_id, b - a), *parts, strict=True)
+
+
+def _explanation_texts(shortlists: pd.DataFrame, spool: Any) -> Any:
+    """Stored text of each row's explanation, in row order: from the spool for spooled rows."""
+    spooled = (
+        shortlists["spooled"].to_numpy(dtype=bool)
+        if spool is not None and "spooled" in shortlists
+        else np.zeros(len(shortlists), bool)
+    )
+    it = iter(spool) if spooled.any() else None
+    for e, from_spool in zip(shortlists["explanation"].tolist(), spooled.tolist(), strict=True):
+        yield next(it) if from_spool else _json_text(e)
+
+
 def write_results(
     store: Engine,
     run_id: int,
@@ -430,14 +472,15 @@ def write_results(
             conn,
             "run_shortlists",
             ["run_id", "need_id", "rank", "jobseeker_id", "score", "explanation"],
-            zip(
-                itertools.repeat(run_id, len(fresh_sl)),
-                _ints(fresh_sl["need_id"]),
-                _ints(fresh_sl["rank"]),
-                _ints(fresh_sl["jobseeker_id"]),
-                fresh_sl["score"].to_numpy(dtype=np.float64).tolist(),
-                [_json_text(e) for e in fresh_sl["explanation"]],
-                strict=True,
+            _rows(
+                run_id,
+                [
+                    ("i", fresh_sl["need_id"].to_numpy()),
+                    ("i", fresh_sl["rank"].to_numpy()),
+                    ("i", fresh_sl["jobseeker_id"].to_numpy()),
+                    ("f", fresh_sl["score"].to_numpy()),
+                ],
+                texts=_explanation_texts(fresh_sl, results.explanations),
             ),
         )
         if len(kept_sl):
@@ -477,13 +520,14 @@ def write_results(
             conn,
             "run_matches",
             ["run_id", "jobseeker_id", "rank", "need_id", "score"],
-            zip(
-                itertools.repeat(run_id, len(mt)),
-                _ints(mt["jobseeker_id"]),
-                _ints(mt["rank"]),
-                _ints(mt["need_id"]),
-                mt["score"].to_numpy(dtype=np.float64).tolist(),
-                strict=True,
+            _rows(
+                run_id,
+                [
+                    ("i", mt["jobseeker_id"].to_numpy()),
+                    ("i", mt["rank"].to_numpy()),
+                    ("i", mt["need_id"].to_numpy()),
+                    ("f", mt["score"].to_numpy()),
+                ],
             ),
         )
 
@@ -518,12 +562,13 @@ def write_results(
             conn,
             "run_fingerprints",
             ["run_id", "kind", "entity_id", "fingerprint"],
-            zip(
-                itertools.repeat(run_id, len(fingerprints)),
-                fingerprints["kind"].tolist(),
-                _ints(fingerprints["entity_id"]),
-                _ints(fingerprints["fingerprint"]),
-                strict=True,
+            _rows(
+                run_id,
+                [
+                    ("o", fingerprints["kind"].to_numpy(dtype=object)),
+                    ("i", fingerprints["entity_id"].to_numpy()),
+                    ("i", fingerprints["fingerprint"].to_numpy()),
+                ],
             ),
         )
 
@@ -772,6 +817,7 @@ def run_nightly(
                 hb.beat(name)
                 emit({"event": "stage_start", "run_id": run_id, "stage": name})
 
+        results = None
         try:
             stage("recover")
             cleaned = runs_to_clean(store, keep=keep + 1)  # keep: done after publication
@@ -837,6 +883,9 @@ def run_nightly(
                 progress=progress,
             )
             results = outcome.results
+            # the workers hold their own copy (mapped file); the paths and the writes do not
+            # need the fitted engine
+            del engine
 
             stage("paths")
             pairs = path_pairs(results.shortlists, per_need=options.paths_per_need)
@@ -867,6 +916,9 @@ def run_nightly(
                 else fresh_paths
             )
 
+            if options.backend == "local":
+                release_workers()  # idle workers would keep their memory through the writes
+
             stage("write")
             written = write_results(
                 store,
@@ -877,6 +929,9 @@ def run_nightly(
                 previous_run_id=previous.run_id if previous is not None else None,
                 on_table=lambda name: hb.beat(f"write:{name}"[:40]),
             )
+            if results.explanations is not None:
+                results.explanations.close()
+                results.explanations = None
 
             stage("report")
             prev_sl = previous.results.shortlists if previous is not None else None
@@ -954,6 +1009,8 @@ def run_nightly(
             stage("")
             hb.beat("done")
         except BaseException as exc:
+            if results is not None and results.explanations is not None:
+                results.explanations.close()
             failed_stage = current["stage"]
             with contextlib.suppress(Exception):
                 mark_failed(store, run_id, f"{type(exc).__name__}: {exc}", failed_stage)
