@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from api.deps import ANY_ROLE, get_catalogue, get_engines, get_normaliser, get_store, require
@@ -100,7 +101,7 @@ def update_need(
     responses=errors_doc(404),
     summary="Liste classée et expliquée des candidats d'un besoin",
 )
-def shortlist(
+async def shortlist(
     ref: str,
     fresh: bool = Query(
         False, description="Calculer maintenant au lieu de lire l'exécution nocturne publiée"
@@ -113,7 +114,17 @@ def shortlist(
     """Candidats classés (rang, score 0..1, explication : compétences acquises et manquantes
     avec les formations qui les enseignent, contraintes). Références pseudonymes ; le guichet
     voit le nom d'un·e candidat·e une fois proposé·e par un·e conseiller·ère."""
-    view = serving.shortlist_view(store, user, ref, fresh=fresh, top=top, engines=engines)
+    if fresh or user.role != "counsellor":
+        # The engine (10-20 ms of CPU), or a read that may write to the audit log (the desk
+        # sees the names of proposed candidates): in the thread pool, off the event loop.
+        view = await run_in_threadpool(
+            serving.shortlist_view, store, user, ref, fresh=fresh, top=top, engines=engines
+        )
+    else:
+        # A counsellor's published list: four indexed reads and cached rows (~0.3 ms), run on
+        # the event loop. A thread-pool hop costs about as much, and twenty threads contending
+        # for the GIL stretch every request's latency (see benchmarks/bench_api.py).
+        view = serving.shortlist_view(store, user, ref, top=top)
     # Encoded once, directly (the hottest route; see bench_api.py): returning the model would
     # make FastAPI validate, dump and serialise it again in a second thread-pool hop.
     return Response(shortlist_json(view), media_type="application/json")
