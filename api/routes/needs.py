@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ANY_ROLE, get_catalogue, get_engines, get_normaliser, get_store, require
 from api.schemas import (
