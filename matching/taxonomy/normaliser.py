@@ -527,7 +527,7 @@ def _confidence_features(
 ) -> np.ndarray:
     """Per row: best score, its lead over the second, and the target features of the first
     candidate (zeros for rows without candidates). ``feats`` is aligned with ``r``."""
-    out = np.zeros((n_rows, 2 + feats.shape[1]))
+    out = np.zeros((n_rows, 3 + feats.shape[1]))
     starts = np.searchsorted(r, np.arange(n_rows))
     ends = np.searchsorted(r, np.arange(n_rows), side="right")
     has = ends > starts
@@ -535,7 +535,11 @@ def _confidence_features(
     two = ends - starts >= 2
     out[has, 1] = out[has, 0]
     out[two, 1] = p[starts[two]] - p[starts[two] + 1]
-    out[has, 2:] = feats[starts[has]]
+    out[has, 2:-1] = feats[starts[has]]
+    # the phrase IS a label of the first candidate once normalised (char cosine 1): a title of
+    # the referential typed as such, a step a linear model of the cosine cannot draw; the last
+    # column, also used to choose the automatic threshold ("auto_exact")
+    out[has, -1] = feats[starts[has], 3] >= 0.9999
     return out
 
 
@@ -580,6 +584,7 @@ def calibrate_thresholds(
     auto_precision: float,
     min_support: int = 30,
     z: float = 1.0,
+    stratum: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Decision thresholds from tuning results: ``(review, auto)``.
 
@@ -600,6 +605,9 @@ def calibrate_thresholds(
         Minimal number of phrases above the automatic threshold.
     z : float, default 1.0
         Normal quantile of the Wilson bound (1.0 ~ 84 % one-sided confidence).
+    stratum : numpy.ndarray of bool, optional
+        Phrases (e.g. unseen titles) that must reach ``auto_precision`` on their own as well:
+        ``auto`` is raised until their running precision above it never falls below it.
 
     Returns
     -------
@@ -613,6 +621,18 @@ def calibrate_thresholds(
     last_of_value = np.r_[s[1:] != s[:-1], True]
     ok = (lower >= auto_precision) & (n >= min_support) & last_of_value
     auto = float(s[np.flatnonzero(ok)[-1]]) if ok.any() else math.inf
+    if stratum is not None and np.any(stratum):
+        # the hardest stratum (unseen titles) must reach the precision on its own too: the
+        # lowest score down to which its running precision (best scores first) never falls
+        # below ``auto_precision``
+        hs = top_score[stratum]
+        o = np.argsort(-hs, kind="stable")
+        hs, hh = hs[o], top1_hit[stratum][o].astype(float)
+        prec = np.cumsum(hh) / np.arange(1, len(hh) + 1)
+        cut = np.r_[hs[1:] != hs[:-1], True]
+        bad = np.flatnonzero(prec < auto_precision)
+        cand = np.flatnonzero(cut[: bad[0] if len(bad) else len(hh)])
+        auto = max(auto, float(hs[cand[-1]]) if len(cand) else math.inf)
     iso = IsotonicRegression(increasing=True, out_of_bounds="clip")
     fitted = iso.fit(top_score, topk_hit.astype(float)).predict(top_score)
     above = top_score[fitted >= 0.5]
@@ -658,6 +678,10 @@ class Normaliser(BaseEstimator):
     doc_candidates : int, default 10
         Occupations: fiches added to the candidates by the word cosine between the phrase and
         the document of all labels of each fiche (finds titles sharing words, not characters).
+    strict_unseen : bool, default True
+        Occupations: the automatic threshold must also give ``auto_precision`` on the unseen
+        tuning titles alone (not only on the tuning mixture, where titles of the index typed
+        as such are easy); fewer automatic decisions, none of them a guess.
     ranker : {"logistic", "boosting"}, default "logistic"
         Model of the fiche-level stage (boosting is optimistic in sample and was no better on
         held-out data, see ``docs/normaliser.md``; kept for experiments).
@@ -680,7 +704,9 @@ class Normaliser(BaseEstimator):
         its lead over the second and the first candidate's target features; the decisions
         threshold it.
     thresholds_ : dict
-        Per kind, ``{"review": float, "auto": float}`` calibrated on the tuning split.
+        Per kind, ``{"review": float, "auto": float, "auto_exact": float}`` calibrated on the
+        tuning split; ``auto_exact`` applies when the phrase equals a label of its first
+        candidate once normalised, ``auto`` otherwise.
     tuning_report_ : dict
         Per kind, tuning figures over the tuning phrases that have a right answer (phrases,
         top-1 and top-5 accuracy, share and precision of "auto").
@@ -709,6 +735,7 @@ class Normaliser(BaseEstimator):
         esco_relations: tuple[str, ...] = (),
         esco_languages: tuple[str, ...] = ("fr",),
         doc_candidates: int = 10,
+        strict_unseen: bool = True,
         ranker: str = "logistic",
         random_state: int = 0,
         n_jobs: int = 1,
@@ -724,6 +751,7 @@ class Normaliser(BaseEstimator):
         self.esco_relations = esco_relations
         self.esco_languages = esco_languages
         self.doc_candidates = doc_candidates
+        self.strict_unseen = strict_unseen
         self.ranker = ranker
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -872,16 +900,34 @@ class Normaliser(BaseEstimator):
             cfeats = _confidence_features(r, p, tfeats[kept], n)
             confidence = LogisticRegression(C=1.0, max_iter=2000).fit(cfeats, top1)
             conf = _predict(confidence, cfeats)
-            # calibrated on the whole tuning mixture: titles of the referential as typed (half of
-            # the occupation phrases), unseen titles (the other half) and junk
+            # calibrated on the whole tuning mixture (titles of the referential as typed, unseen
+            # titles, junk), separately for phrases equal to a label of their first candidate
+            # once normalised ("exact") and the others; in each, the unseen titles must reach
+            # the precision on their own too (``strict_unseen``)
+            unseen = np.char.startswith(sets.astype(str), "unseen") if self.strict_unseen else None
+            exact = cfeats[:, -1] > 0.5
             review, auto = calibrate_thresholds(
-                conf, top1, top5, auto_precision=self.auto_precision
+                conf[~exact],
+                top1[~exact],
+                top5[~exact],
+                auto_precision=self.auto_precision,
+                stratum=None if unseen is None else unseen[~exact],
             )
-            auto_mask = conf >= auto
+            review_x, auto_x = review, auto
+            if exact.any():
+                review_x, auto_x = calibrate_thresholds(
+                    conf[exact],
+                    top1[exact],
+                    top5[exact],
+                    auto_precision=self.auto_precision,
+                    stratum=None if unseen is None else unseen[exact],
+                )
+            review = min(review, review_x)
+            auto_mask = conf >= np.where(exact, auto_x, auto)
             self.combiners_[kind] = clf
             self.rankers_[kind] = ranker
             self.confidences_[kind] = confidence
-            self.thresholds_[kind] = {"review": review, "auto": auto}
+            self.thresholds_[kind] = {"review": review, "auto": auto, "auto_exact": auto_x}
             self.tuning_report_[kind] = _tuning_figures(top1, top5, auto_mask, gold >= 0)
             self.tuning_sets_[kind] = {
                 name: _tuning_figures(top1, top5, auto_mask, sets == name)
@@ -1116,8 +1162,8 @@ class Normaliser(BaseEstimator):
         return self._score(texts, kind, self.shortlist_size)[:4]
 
     def _score(self, texts: list[str], kind: str, k: int):
-        """Top ``k`` targets per text ``(rows, targets, entries, scores)`` and the confidence of
-        each text's first candidate."""
+        """Top ``k`` targets per text ``(rows, targets, entries, scores)``, the confidence of
+        each text's first candidate and whether the text equals one of its labels ("exact")."""
         index = self.indexes_[kind]
         workers = self._workers()
         n = len(texts)
@@ -1142,10 +1188,11 @@ class Normaliser(BaseEstimator):
         )
         if len(r) == 0:
             empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty, np.zeros(0), np.zeros(n)
+            return empty, empty, empty, np.zeros(0), np.zeros(n), np.zeros(n, dtype=bool)
         r, t, e, p, kept = _top_k(r, t, e, _predict(self.rankers_[kind], tfeats), n, k)
-        conf = _predict(self.confidences_[kind], _confidence_features(r, p, tfeats[kept], n))
-        return r, t, e, p, conf
+        cfeats = _confidence_features(r, p, tfeats[kept], n)
+        conf = _predict(self.confidences_[kind], cfeats)
+        return r, t, e, p, conf, cfeats[:, -1] > 0.5
 
     def _normalise_block(
         self, phrases: list[str], kind: str, top_k: int, contexts: list[str] | None
@@ -1154,11 +1201,16 @@ class Normaliser(BaseEstimator):
         texts = [normalise_text(p) for p in phrases]
         n = len(texts)
         if contexts is None:
-            r, t, e, p, conf = self._score(texts, kind, top_k)
+            r, t, e, p, conf, exact = self._score(texts, kind, top_k)
             same = np.ones(n, dtype=bool)
         else:
-            r, t, e, p, conf, same = self._score_with_context(texts, phrases, contexts, top_k)
+            r, t, e, p, conf, exact, same = self._score_with_context(
+                texts, phrases, contexts, top_k
+            )
         thresholds = self.thresholds_[kind]
+        auto_at = np.where(
+            exact, thresholds.get("auto_exact", thresholds["auto"]), thresholds["auto"]
+        ).tolist()
         ent = index.entries
         codes, labels = ent.target_code[t], ent.target_label[t]
         matched = np.where(e >= 0, ent.label[np.maximum(e, 0)], labels)
@@ -1185,7 +1237,7 @@ class Normaliser(BaseEstimator):
             top = conf[i]
             if b == a or top < thresholds["review"]:
                 decision = "unknown"
-            elif top >= thresholds["auto"] and same[i]:
+            elif top >= auto_at[i] and same[i]:
                 decision = "auto"
             else:
                 decision = "review"
@@ -1202,7 +1254,7 @@ class Normaliser(BaseEstimator):
         index = self.indexes_["occupation"]
         n_t = index.entries.target_code.shape[0]
         n = len(texts)
-        r, t, e, p, conf = self._score(texts, "occupation", self.shortlist_size)
+        r, t, e, p, conf, exact = self._score(texts, "occupation", self.shortlist_size)
         title = np.zeros((n, n_t), dtype=np.float32)
         best_entry = np.full((n, n_t), -1, dtype=np.int64)
         title[r, t] = p
@@ -1223,7 +1275,7 @@ class Normaliser(BaseEstimator):
         tt = part.ravel()
         title_first = np.where(title.max(axis=1) > 0, title.argmax(axis=1), -1)
         same = part[:, 0] == title_first
-        return rows, tt, best_entry[rows, tt], mixed[rows, tt], conf, same
+        return rows, tt, best_entry[rows, tt], mixed[rows, tt], conf, exact, same
 
 
 def _manifest_hash(manifest: dict) -> str:
@@ -1234,8 +1286,9 @@ def _manifest_hash(manifest: dict) -> str:
 
 # --- process-wide cache -----------------------------------------------------------------------
 #: Version of the fitted object's layout: a cache file written by another version of this module
-#: is never loaded (2: fiche-level stage and confidence model).
-CACHE_FORMAT = 2
+#: is never loaded (2: fiche-level stage and confidence model; 3: "exact" stratum of the
+#: decisions).
+CACHE_FORMAT = 3
 
 
 @lru_cache(maxsize=4)

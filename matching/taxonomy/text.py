@@ -98,6 +98,26 @@ STOP_WORDS: frozenset[str] = frozenset(
     ]
 )
 
+#: Vacancy boilerplate that no label of the referential contains (checked against the 13,120
+#: appellations and 1,584 fiche labels): contract and seniority words of offer titles
+#: ("Alternance - Data Analyst", "Ingénieur DevOps expérimenté"). Dropped like stop words;
+#: written as typed, folded below with :func:`fold_token` (and folded twice, see its rules).
+VACANCY_WORDS: tuple[str, ...] = (
+    "alternance",
+    "alternant",
+    "alternante",
+    "stagiaire",
+    "experimente",
+    "experimentee",
+    "confirme",
+    "confirmee",
+    "debutant",
+    "debutante",
+    "urgent",
+    "freelance",
+    "professionnalisation",
+)
+
 #: Irregular feminine -> masculine forms that the suffix rules below do not cover.
 IRREGULAR: dict[str, str] = {
     "cheffe": "chef",
@@ -200,6 +220,10 @@ def _fold_expansion(expansion: str) -> tuple[str, ...]:
             out.append(tok)
     return tuple(out)
 
+
+STOP_WORDS = STOP_WORDS | frozenset(
+    f for w in VACANCY_WORDS for f in (w, fold_token(w), fold_token(fold_token(w)))
+)
 
 _EXPANSIONS: dict[str, tuple[str, ...]] = {
     fold_token(k): _fold_expansion(v) for k, v in ABBREVIATIONS.items()
