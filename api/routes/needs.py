@@ -114,17 +114,18 @@ async def shortlist(
     """Candidats classés (rang, score 0..1, explication : compétences acquises et manquantes
     avec les formations qui les enseignent, contraintes). Références pseudonymes ; le guichet
     voit le nom d'un·e candidat·e une fois proposé·e par un·e conseiller·ère."""
-    if fresh or user.role != "counsellor":
-        # The engine (10-20 ms of CPU), or a read that may write to the audit log (the desk
-        # sees the names of proposed candidates): in the thread pool, off the event loop.
+    if fresh:  # the engine ranks now (10-20 ms of CPU): in the thread pool
         view = await run_in_threadpool(
-            serving.shortlist_view, store, user, ref, fresh=fresh, top=top, engines=engines
+            serving.shortlist_view, store, user, ref, fresh=True, top=top, engines=engines
         )
     else:
-        # A counsellor's published list: four indexed reads and cached rows (~0.3 ms), run on
-        # the event loop. A thread-pool hop costs about as much, and twenty threads contending
-        # for the GIL stretch every request's latency (see benchmarks/bench_api.py).
-        view = serving.shortlist_view(store, user, ref, top=top)
+        # Published: a few indexed reads and cached rows (~0.3 ms), run on the event loop: a
+        # thread-pool hop costs about as much, and twenty threads contending for the GIL stretch
+        # every request's latency (measured with benchmarks/bench_api.py). The audit-log write
+        # that showing names requires (desk, admin) goes to the thread pool.
+        view = serving.shortlist_view(store, user, ref, top=top, audit_now=False)
+        if view.pending_audit is not None:
+            await run_in_threadpool(view.pending_audit)
     # Encoded once, directly (the hottest route; see bench_api.py): returning the model would
     # make FastAPI validate, dump and serialise it again in a second thread-pool hop.
     return Response(shortlist_json(view), media_type="application/json")

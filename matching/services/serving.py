@@ -17,12 +17,14 @@ erasure, a decision or a deactivation shows at once, and every display of a name
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -126,6 +128,9 @@ class ShortlistView:
     source: str  # "publication" | "calcul immédiat"
     run_id: int | None
     candidates: list[CandidateView] = field(default_factory=list)
+    #: With ``shortlist_view(..., audit_now=False)``: the audit-log write that showing these
+    #: names requires, for the caller to run (off its event loop) before answering; else None.
+    pending_audit: Callable[[], None] | None = None
 
 
 def unit_score(value: float) -> float:
@@ -346,8 +351,13 @@ def shortlist_view(
     fresh: bool = False,
     top: int = 50,
     engines: EngineCache | None = None,
+    audit_now: bool = True,
 ) -> ShortlistView:
     """A need's shortlist as ``who`` may see it (see the module docstring).
+
+    The display of names is written to the audit log before returning, or, with
+    ``audit_now=False``, handed to the caller as ``pending_audit``, which it must run before it
+    shows the list (the API runs the reads on its event loop and the write in its thread pool).
 
     Published: one connection, five small indexed reads (need, publication, the people shown,
     the need's decisions, names if any), the ranked rows coming from the per-run cache.
@@ -392,8 +402,10 @@ def shortlist_view(
                     int(j): f"{f} {last}".strip()
                     for j, f, last in conn.execute(_NAMES, {"ids": shown}).all()
                 }
+    pending = None
     if names:
-        audit.record(
+        pending = functools.partial(
+            audit.record,
             store,
             username=who.username,
             action="lecture_nom_liste",
@@ -401,6 +413,9 @@ def shortlist_view(
             reason_code="proposition",
             detail=f"nom affiché dans la liste du besoin {need_ref} (candidat·e proposé·e)",
         )
+        if audit_now:
+            pending()
+            pending = None
     counsellor_id = who.id if who.role == "counsellor" else None
     out = []
     for rank, j, score, expl, encoded in raw:
@@ -419,7 +434,7 @@ def shortlist_view(
                 explanation_json=encoded,
             )
         )
-    return ShortlistView(need_ref, int(need_id), source, None if fresh else run_id, out)
+    return ShortlistView(need_ref, int(need_id), source, None if fresh else run_id, out, pending)
 
 
 # --- a jobseeker's matches ------------------------------------------------------------------
