@@ -511,6 +511,65 @@ def _target_features(
     return np.column_stack(cols).astype(np.float64), r, t, e
 
 
+def _score_texts(
+    index: _Index, texts, combiner, ranker, k, *, scorers, shortlist_size, doc_candidates, workers
+):
+    """Stages 1-2 for normalised texts: the ``k`` best targets per text ``(r, t, e, p)`` and
+    the target features of each kept pair."""
+    n = len(texts)
+    rows, entry, cosine = index.shortlist(texts, shortlist_size, workers)
+    if len(rows):
+        feats = _pair_features(index, texts, rows, entry, cosine, scorers, workers, shortlist_size)
+        prob = _predict(combiner, feats)
+    else:
+        prob = np.zeros(0)
+    tfeats, r, t, e = _target_features(
+        index, texts, rows, entry, cosine, prob, shortlist_size, doc_candidates, workers
+    )
+    if len(r) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, np.zeros(0), np.zeros((0, tfeats.shape[1]))
+    r, t, e, p, kept = _top_k(r, t, e, _predict(ranker, tfeats), n, k)
+    return r, t, e, p, tfeats[kept]
+
+
+def _unexpanded(phrases: Sequence[str], texts: list[str]) -> tuple[list[int], list[str]]:
+    """Rows whose phrase has a trade abbreviation, and their normalised text WITHOUT its
+    expansion: "cariste CACES 3" is also matched as "cariste cace 3", since the seven words of
+    the expansion dilute the title and the referential labels rarely spell the acronym out."""
+    rows, alt = [], []
+    for i, (ph, x) in enumerate(zip(phrases, texts, strict=True)):
+        y = normalise_text(ph, expand=False)
+        if y and y != x:
+            rows.append(i)
+            alt.append(y)
+    return rows, alt
+
+
+def _best_variant(n: int, alt_rows: list[int], r, t, e, p, tf):
+    """Rows 0..n-1 are the texts, rows n.. their unexpanded variants (``alt_rows``): keep, for
+    each text, the variant whose first candidate scores higher (the expanded one on ties)."""
+    if not alt_rows:
+        return r, t, e, p, tf
+    m = n + len(alt_rows)
+    starts = np.searchsorted(r, np.arange(m))
+    has = starts < len(r)
+    has[has] = r[starts[has]] == np.flatnonzero(has)
+    first = np.full(m, -1.0)
+    first[has] = p[starts[has]]
+    alt_rows_a = np.asarray(alt_rows, dtype=np.int64)
+    use_alt = first[n:] > first[alt_rows_a]
+    src = np.arange(m, dtype=np.int64)
+    dest = np.full(m, -1, dtype=np.int64)
+    dest[:n] = src[:n]
+    dest[alt_rows_a[use_alt]] = -1
+    dest[n + np.flatnonzero(use_alt)] = alt_rows_a[use_alt]
+    keep = dest[r] >= 0
+    nr = dest[r[keep]]
+    order = np.argsort(nr, kind="stable")
+    return nr[order], t[keep][order], e[keep][order], p[keep][order], tf[keep][order]
+
+
 def _top_k(r, t, e, p, n_rows: int, k: int):
     """The ``k`` best targets per row, rows ascending, scores descending (ties by target row),
     and the position of each kept pair in the input arrays."""
@@ -888,7 +947,21 @@ class Normaliser(BaseEstimator):
                 workers,
             )
             ranker = self._make_ranker().fit(tfeats, t == gold[r])
-            r, t, e, p, kept = _top_k(r, t, e, _predict(ranker, tfeats), n, 5)
+            # the tuning figures and the decisions are those of the whole procedure, with the
+            # unexpanded variants of phrases with an abbreviation (models fitted without them)
+            alt_rows, alt = _unexpanded(phrases, texts)
+            r, t, e, p, tf = _score_texts(
+                tune_index,
+                texts + alt,
+                clf,
+                ranker,
+                5,
+                scorers=self.scorers,
+                shortlist_size=self.shortlist_size,
+                doc_candidates=self.doc_candidates,
+                workers=workers,
+            )
+            r, t, e, p, tf = _best_variant(n, alt_rows, r, t, e, p, tf)
             starts = np.searchsorted(r, np.arange(n))
             has = starts < len(r)
             has[has] = r[starts[has]] == np.flatnonzero(has)
@@ -897,7 +970,7 @@ class Normaliser(BaseEstimator):
             top1[has] = t[starts[has]] == gold[has]
             np.logical_or.at(top5, r, t == gold[r])
             # confidence that the first candidate is right, from its score and its lead
-            cfeats = _confidence_features(r, p, tfeats[kept], n)
+            cfeats = _confidence_features(r, p, tf, n)
             confidence = LogisticRegression(C=1.0, max_iter=2000).fit(cfeats, top1)
             conf = _predict(confidence, cfeats)
             # calibrated on the whole tuning mixture (titles of the referential as typed, unseen
@@ -1159,38 +1232,30 @@ class Normaliser(BaseEstimator):
         """Candidate targets and scores: ``(rows, target_rows, entry_rows, score)``."""
         check_is_fitted(self, "indexes_")
         texts = [normalise_text(p) for p in phrases]
-        return self._score(texts, kind, self.shortlist_size)[:4]
+        return self._score(texts, kind, self.shortlist_size, phrases)[:4]
 
-    def _score(self, texts: list[str], kind: str, k: int):
+    def _score(self, texts: list[str], kind: str, k: int, phrases: Sequence[str] | None = None):
         """Top ``k`` targets per text ``(rows, targets, entries, scores)``, the confidence of
-        each text's first candidate and whether the text equals one of its labels ("exact")."""
-        index = self.indexes_[kind]
-        workers = self._workers()
+        each text's first candidate and whether the text equals one of its labels ("exact").
+        With ``phrases`` (the raw phrases of ``texts``), a phrase with a trade abbreviation is
+        also scored without its expansion and the better variant kept."""
         n = len(texts)
-        rows, entry, cosine = index.shortlist(texts, self.shortlist_size, workers)
-        if len(rows):
-            feats = _pair_features(
-                index, texts, rows, entry, cosine, self.scorers, workers, self.shortlist_size
-            )
-            prob = _predict(self.combiners_[kind], feats)
-        else:
-            prob = np.zeros(0)
-        tfeats, r, t, e = _target_features(
-            index,
-            texts,
-            rows,
-            entry,
-            cosine,
-            prob,
-            self.shortlist_size,
-            self.doc_candidates,
-            workers,
+        alt_rows, alt = _unexpanded(phrases, texts) if phrases is not None else ([], [])
+        r, t, e, p, tf = _score_texts(
+            self.indexes_[kind],
+            texts + alt,
+            self.combiners_[kind],
+            self.rankers_[kind],
+            k,
+            scorers=self.scorers,
+            shortlist_size=self.shortlist_size,
+            doc_candidates=self.doc_candidates,
+            workers=self._workers(),
         )
+        r, t, e, p, tf = _best_variant(n, alt_rows, r, t, e, p, tf)
         if len(r) == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty, np.zeros(0), np.zeros(n), np.zeros(n, dtype=bool)
-        r, t, e, p, kept = _top_k(r, t, e, _predict(self.rankers_[kind], tfeats), n, k)
-        cfeats = _confidence_features(r, p, tfeats[kept], n)
+            return r, t, e, p, np.zeros(n), np.zeros(n, dtype=bool)
+        cfeats = _confidence_features(r, p, tf, n)
         conf = _predict(self.confidences_[kind], cfeats)
         return r, t, e, p, conf, cfeats[:, -1] > 0.5
 
@@ -1201,7 +1266,7 @@ class Normaliser(BaseEstimator):
         texts = [normalise_text(p) for p in phrases]
         n = len(texts)
         if contexts is None:
-            r, t, e, p, conf, exact = self._score(texts, kind, top_k)
+            r, t, e, p, conf, exact = self._score(texts, kind, top_k, phrases)
             same = np.ones(n, dtype=bool)
         else:
             r, t, e, p, conf, exact, same = self._score_with_context(
@@ -1254,7 +1319,7 @@ class Normaliser(BaseEstimator):
         index = self.indexes_["occupation"]
         n_t = index.entries.target_code.shape[0]
         n = len(texts)
-        r, t, e, p, conf, exact = self._score(texts, "occupation", self.shortlist_size)
+        r, t, e, p, conf, exact = self._score(texts, "occupation", self.shortlist_size, phrases)
         title = np.zeros((n, n_t), dtype=np.float32)
         best_entry = np.full((n, n_t), -1, dtype=np.int64)
         title[r, t] = p

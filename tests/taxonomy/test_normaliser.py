@@ -167,6 +167,33 @@ def test_calibration_reaches_the_wanted_precision_on_its_data():
     assert never == np.inf
 
 
+def test_calibration_holds_the_precision_on_the_hard_stratum_too():
+    # easy phrases are always right, hard ones right only half the time at every score: the
+    # mixture alone would accept hard phrases; the stratum forbids it
+    rng = np.random.default_rng(1)
+    score = rng.random(4000)
+    hard = np.arange(4000) % 2 == 1
+    hit = ~hard | (rng.random(4000) < 0.5)
+    _, loose = calibrate_thresholds(score, hit, hit, auto_precision=0.7)
+    _, strict = calibrate_thresholds(score, hit, hit, auto_precision=0.7, stratum=hard)
+    assert hit[hard & (score >= loose)].mean() < 0.7
+    assert strict >= loose
+    assert not (hard & (score >= strict)).any() or hit[hard & (score >= strict)].mean() >= 0.7
+
+
+def test_an_abbreviation_never_lowers_the_score_of_its_title(toy_normaliser):
+    plain = toy_normaliser.normalise("cariste").candidates[0]
+    with_permit = toy_normaliser.normalise("cariste CACES 3").candidates[0]
+    assert with_permit.code == plain.code == "N1101"
+    assert with_permit.score >= 0.5 * plain.score  # the 7 words of the expansion do not dilute it
+
+
+def test_vacancy_boilerplate_words_do_not_change_the_answer(toy_normaliser):
+    plain = toy_normaliser.normalise("Préparateur de commandes")
+    offer = toy_normaliser.normalise("Alternance - Préparateur de commandes expérimenté (H/F)")
+    assert _codes(offer)[:3] == _codes(plain)[:3]
+
+
 # --- estimator contract --------------------------------------------------------------------------
 def test_estimator_contract(toy_referential, toy_normaliser):
     est = Normaliser(shortlist_size=20, skill_tuning_size=600)
