@@ -79,6 +79,14 @@ class BlockFrames:
     )
     #: Texts of the shortlist rows flagged ``spooled`` (in row order), kept on disk until written.
     explanations: TextSpool | None = None
+    #: Candidates ranked after each need's shortlist (need_id, jobseeker_id, score, rank), kept
+    #: for the next incremental run (``run_reserves``).
+    reserves: pd.DataFrame | None = None
+    #: Needs whose shortlist and reserve rows are the previous run's, copied as they are (their
+    #: shortlist rows are also in ``shortlists``, for the report and the paths).
+    copied_needs: np.ndarray | None = None
+    #: Jobseekers whose list is the previous run's, copied as it is (rows not in ``matches``).
+    copied_jobseekers: np.ndarray | None = None
 
 
 # --- converting the engine's BlockResult ------------------------------------------------------

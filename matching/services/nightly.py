@@ -42,7 +42,15 @@ import pandas as pd
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from matching.batch import BatchOptions, BlockFrames, PreviousRun, compute_results
+from matching.batch import (
+    BatchOptions,
+    BlockFrames,
+    EngineSource,
+    PreviousRun,
+    compute_results,
+    incremental_scope,
+    scoped_engine,
+)
 from matching.batch.changes import context_fingerprint, entity_fingerprints, shortlist_changes
 from matching.batch.compute import release_workers
 from matching.batch.incremental import reusable_pairs
@@ -68,8 +76,8 @@ STAGES = (
     "recover",
     "purge",
     "snapshot",
-    "fit",
     "changes",
+    "fit",
     "match",
     "paths",
     "write",
@@ -285,8 +293,81 @@ def read_fingerprints(store: Engine, run_id: int) -> pd.DataFrame:
     return df
 
 
+def _raw_rows(
+    store: Engine, sql: str, params: dict, columns: list[str], dtypes: dict
+) -> pd.DataFrame:
+    """Many rows of plain numbers, read with the driver's cursor into typed numpy columns."""
+    with store.connect() as conn:
+        rows = conn.exec_driver_sql(sql, params).fetchall()
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, object)) for c in columns})
+    cols = list(zip(*rows, strict=True))
+    return pd.DataFrame(
+        {c: np.asarray(v, dtype=dtypes.get(c, object)) for c, v in zip(columns, cols, strict=True)}
+    )
+
+
+def _param(conn_or_store: Any) -> str:
+    return "%(r)s" if conn_or_store.dialect.name == "postgresql" else ":r"
+
+
+def read_lists(store: Engine, run_id: int) -> pd.DataFrame:
+    """Each need's shortlist and reserve in a run (need_id, jobseeker_id, score, rank)."""
+    r = _param(store)
+    return _raw_rows(
+        store,
+        f"SELECT need_id, jobseeker_id, score, rank FROM run_shortlists WHERE run_id = {r} "
+        f"UNION ALL SELECT need_id, jobseeker_id, score, rank FROM run_reserves WHERE run_id = {r}",
+        {"r": run_id},
+        ["need_id", "jobseeker_id", "score", "rank"],
+        {"need_id": np.int64, "jobseeker_id": np.int64, "score": np.float64, "rank": np.int64},
+    )
+
+
+def read_matches(
+    store: Engine,
+    run_id: int,
+    *,
+    jobseeker_ids: np.ndarray | None = None,
+    need_ids: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Per-jobseeker rows of a run: of ``jobseeker_ids``, or holding one of ``need_ids``."""
+    cols = ["jobseeker_id", "need_id", "score", "rank"]
+    dtypes = {"jobseeker_id": np.int64, "need_id": np.int64, "score": np.float64, "rank": np.int64}
+    key, ids = (
+        ("jobseeker_id", jobseeker_ids) if jobseeker_ids is not None else ("need_id", need_ids)
+    )
+    ids = np.unique(np.asarray(ids if ids is not None else [], dtype=np.int64))
+    if not len(ids):
+        return _raw_rows(store, "SELECT 1 WHERE 1 = 0", {}, cols, dtypes).iloc[0:0]
+    with store.connect() as conn:
+        tmp = "tmp_read_ids"
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {tmp}")
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {tmp} (id INTEGER PRIMARY KEY)")
+        _insert_rows(conn, tmp, ["id"], ((int(i),) for i in ids))
+        r = _param(conn)
+        rows = conn.exec_driver_sql(
+            f"SELECT m.jobseeker_id, m.need_id, m.score, m.rank FROM run_matches m "
+            f"JOIN {tmp} t ON m.{key} = t.id WHERE m.run_id = {r}",
+            {"r": run_id},
+        ).fetchall()
+        conn.exec_driver_sql(f"DROP TABLE {tmp}")
+        conn.commit()
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in cols})
+    data = list(zip(*rows, strict=True))
+    return pd.DataFrame(
+        {c: np.asarray(v, dtype=dtypes[c]) for c, v in zip(cols, data, strict=True)}
+    )
+
+
 def load_previous(store: Engine) -> PreviousRun | None:
-    """The published run, if complete and fingerprinted (the incremental baseline)."""
+    """The published run, if complete and fingerprinted (the incremental baseline).
+
+    Only what an incremental run needs is read: fingerprints, the needs' lists (shortlists and
+    reserves, without explanations) and the keys of the paths; per-jobseeker rows are read on
+    demand for the few jobseekers concerned (``PreviousRun.read_matches``).
+    """
     rid = published_run_id(store)
     if rid is None:
         return None
@@ -297,9 +378,22 @@ def load_previous(store: Engine) -> PreviousRun | None:
     fps = read_fingerprints(store, rid)
     if fps.empty:
         return None
-    results, paths = read_results(store, rid, texts=False)
+    paths = _raw_rows(
+        store,
+        f"SELECT jobseeker_id, need_id, feasible FROM run_paths WHERE run_id = {_param(store)}",
+        {"r": rid},
+        ["jobseeker_id", "need_id", "feasible"],
+        {"jobseeker_id": np.int64, "need_id": np.int64, "feasible": bool},
+    )
     context = (run.report or {}).get("context")
-    return PreviousRun(run_id=rid, context=context, fingerprints=fps, results=results, paths=paths)
+    return PreviousRun(
+        run_id=rid,
+        context=context,
+        fingerprints=fps,
+        lists=read_lists(store, rid),
+        paths=paths,
+        read_matches=lambda **kw: read_matches(store, rid, **kw),
+    )
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -430,6 +524,10 @@ def _explanation_texts(shortlists: pd.DataFrame, spool: Any) -> Any:
         yield next(it) if from_spool else _json_text(e)
 
 
+def _ids_or_empty(ids: np.ndarray | None) -> np.ndarray:
+    return np.unique(np.asarray(ids, dtype=np.int64)) if ids is not None else np.zeros(0, np.int64)
+
+
 def write_results(
     store: Engine,
     run_id: int,
@@ -446,8 +544,16 @@ def write_results(
     or ``executemany``. Shortlist rows carried over by an incremental run (``prev_rank`` set)
     and reused paths (``reused`` true) are copied from ``previous_run_id`` with
     ``INSERT ... SELECT``: their explanation and path texts never travel through Python.
+    So are, whole, the shortlists and reserves of ``results.copied_needs`` and the
+    per-jobseeker lists of ``results.copied_jobseekers`` (keyed by a temporary table of ids).
     """
     sl, mt = results.shortlists, results.matches
+    reserves = results.reserves if results.reserves is not None else sl.iloc[0:0]
+    copied_needs = _ids_or_empty(results.copied_needs if previous_run_id is not None else None)
+    copied_js = _ids_or_empty(results.copied_jobseekers if previous_run_id is not None else None)
+    whole = sl["need_id"].isin(copied_needs).to_numpy() if len(copied_needs) else None
+    if whole is not None:
+        sl = sl[~whole]
     copy_sl = (
         sl["prev_rank"].notna().to_numpy()
         if "prev_rank" in sl and previous_run_id is not None
@@ -461,11 +567,54 @@ def write_results(
     fresh_sl, kept_sl = sl[~copy_sl], sl[copy_sl]
     fresh_pt, kept_pt = paths[~copy_pt], paths[copy_pt]
     counts = {
-        "run_shortlists": len(sl),
+        "run_shortlists": len(results.shortlists),  # copied needs' rows included
         "run_matches": len(mt),
+        "run_reserves": len(reserves),
         "run_paths": len(paths),
         "run_fingerprints": len(fingerprints),
     }
+
+    def _copy_whole(conn, table: str, key: str, ids: np.ndarray, columns: list[str]) -> None:
+        if not len(ids):
+            return
+        tmp = f"tmp_whole_{table}"
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {tmp}")
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {tmp} (id INTEGER PRIMARY KEY)")
+        _insert_rows(conn, tmp, ["id"], ((i,) for i in ids.tolist()))
+        cols = ", ".join(columns)
+        picked = ", ".join(f"p.{c}" for c in columns)
+        done = conn.execute(
+            text(
+                f"INSERT INTO {table} (run_id, {cols}) SELECT :r, {picked} FROM {table} p "
+                f"JOIN {tmp} t ON p.{key} = t.id WHERE p.run_id = :p"
+            ),
+            {"r": run_id, "p": previous_run_id},
+        ).rowcount
+        conn.exec_driver_sql(f"DROP TABLE {tmp}")
+        counts[table] += max(done, 0) if table != "run_shortlists" else 0
+
+    def _write_reserves(conn) -> None:
+        _insert_rows(
+            conn,
+            "run_reserves",
+            ["run_id", "need_id", "rank", "jobseeker_id", "score"],
+            _rows(
+                run_id,
+                [
+                    ("i", reserves["need_id"].to_numpy()),
+                    ("i", reserves["rank"].to_numpy()),
+                    ("i", reserves["jobseeker_id"].to_numpy()),
+                    ("f", reserves["score"].to_numpy()),
+                ],
+            ),
+        )
+        _copy_whole(
+            conn,
+            "run_reserves",
+            "need_id",
+            copied_needs,
+            ["need_id", "rank", "jobseeker_id", "score"],
+        )
 
     def _write_shortlists(conn) -> None:
         _insert_rows(
@@ -514,6 +663,13 @@ def write_results(
                 join="p.run_id = :p AND p.need_id = t.need_id AND p.rank = t.prev_rank",
                 params={"r": run_id, "p": previous_run_id},
             )
+        _copy_whole(
+            conn,
+            "run_shortlists",
+            "need_id",
+            copied_needs,
+            ["need_id", "rank", "jobseeker_id", "score", "explanation"],
+        )
 
     def _write_matches(conn) -> None:
         _insert_rows(
@@ -529,6 +685,13 @@ def write_results(
                     ("f", mt["score"].to_numpy()),
                 ],
             ),
+        )
+        _copy_whole(
+            conn,
+            "run_matches",
+            "jobseeker_id",
+            copied_js,
+            ["jobseeker_id", "rank", "need_id", "score"],
         )
 
     def _write_paths(conn) -> None:
@@ -576,6 +739,7 @@ def write_results(
     for name, step in (
         ("run_shortlists", _write_shortlists),
         ("run_matches", _write_matches),
+        ("run_reserves", _write_reserves),
         ("run_paths", _write_paths),
         ("run_fingerprints", _write_fingerprints),
     ):
@@ -586,7 +750,7 @@ def write_results(
     return counts
 
 
-RESULT_TABLES = (m.RunShortlist, m.RunMatch, m.RunPath, m.RunFingerprint)
+RESULT_TABLES = (m.RunShortlist, m.RunMatch, m.RunReserve, m.RunPath, m.RunFingerprint)
 
 
 def delete_run_rows(store: Engine, run_ids: list[int]) -> None:
@@ -833,13 +997,6 @@ def run_nightly(
             snapshot = load_snapshot(store, as_of=today)
             referential = load_referential(settings.referential_dir)
 
-            stage("fit")
-            factory = engine_factory or default_engine_factory
-            engine = factory(settings, referential)
-            _fit_threads(engine, options)
-            engine = engine.fit(snapshot)
-            model = model_name_of(engine)
-
             stage("changes")
             fps = entity_fingerprints(snapshot)
             with store.connect() as conn:
@@ -849,6 +1006,22 @@ def run_nightly(
                     {},
                     ["kind", "phrase_key", "code"],
                 )
+            previous = load_previous(store)
+            scope = incremental_scope(previous, fps, snapshot, options)
+
+            stage("fit")
+            factory = engine_factory or default_engine_factory
+
+            def make() -> Any:
+                engine = factory(settings, referential)
+                _fit_threads(engine, options)
+                return engine
+
+            engines = EngineSource(make, snapshot)
+            # an incremental run fits the engine for the people it ranks again only; the
+            # context (model name...) is read from it, and a changed context refits in full
+            engine = engines.full() if scope is None else scoped_engine(engines, snapshot, scope[2])
+            model = model_name_of(engine)
             context = context_fingerprint(
                 model=model,
                 referential_version=referential_version(referential),
@@ -857,7 +1030,7 @@ def run_nightly(
                 as_of=today if getattr(engine, "uses_as_of", True) else None,
                 settings=options.result_settings(),
             )
-            previous = load_previous(store)
+            del engine
 
             stage("match")
 
@@ -873,8 +1046,9 @@ def run_nightly(
                 )
 
             outcome = compute_results(
-                engine,
+                engines,
                 snapshot,
+                scope=scope,
                 fingerprints=fps,
                 context=context,
                 previous=previous,
@@ -883,16 +1057,14 @@ def run_nightly(
                 progress=progress,
             )
             results = outcome.results
-            # the workers hold their own copy (mapped file); the paths and the writes do not
-            # need the fitted engine
-            del engine
+            engines.clear()  # the paths and the writes do not need the fitted engines
 
             stage("paths")
             pairs = path_pairs(results.shortlists, per_need=options.paths_per_need)
             reused_paths = 0
             if outcome.kind == "incremental" and previous is not None:
                 ok = reusable_pairs(
-                    previous.results.shortlists,
+                    previous.shortlists(options.top_per_need),
                     jobseekers=outcome.changes["jobseeker"],
                     needs=outcome.changes["need"],
                     per_need=options.paths_per_need,
@@ -934,12 +1106,12 @@ def run_nightly(
                 results.explanations = None
 
             stage("report")
-            prev_sl = previous.results.shortlists if previous is not None else None
+            prev_sl = previous.shortlists(options.top_per_need) if previous is not None else None
             if prev_sl is None:
                 pub = published_run_id(store)
-                prev_sl = (
-                    read_results(store, pub, texts=False)[0].shortlists if pub is not None else None
-                )
+                if pub is not None:
+                    prev_sl = read_lists(store, pub)
+                    prev_sl = prev_sl[prev_sl["rank"] <= options.top_per_need]
             changes_report = (
                 shortlist_changes(
                     prev_sl,

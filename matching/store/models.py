@@ -518,6 +518,19 @@ class RunMatch(Base):
     score: Mapped[float] = mapped_column(Float)
 
 
+class RunReserve(Base):
+    """Candidate ranked after a need's shortlist (``rank`` > shortlist length), kept by a run
+    for the next incremental run only (revision 0602); readers never read it."""
+
+    __tablename__ = "run_reserves"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    need_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    jobseeker_id: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+
+
 class RunPath(Base):
     """Suggested training path for a shortlisted candidate with a skill gap."""
 

@@ -212,3 +212,52 @@ def test_parallel_training_paths_equal_sequential(engine, territory, referential
     parallel = batch_paths.compute_paths_parallel(snap, referential, pairs, n_jobs=2)
     assert len(sequential) > 0
     pd.testing.assert_frame_equal(parallel, sequential)
+
+
+def test_successive_incremental_runs_complete_lists_from_reserves(
+    settings, engine, territory, referential
+):
+    nightly(settings, engine, territory)
+    runs = []
+    for seed in (11, 12):
+        edit_profiles(engine, territory, referential, fraction=0.02, seed=seed)
+        runs.append(nightly(settings, engine, territory).report)
+    for rep in runs:
+        assert rep["kind"] == "incremental"
+        counts = rep["counts"]
+        # lists that lost a candidate were completed from their reserve, not ranked again
+        assert counts["needs_completed"] > 0
+        assert counts["needs_recomputed"] < counts["needs_completed"]
+        assert counts["needs_copied"] + counts["needs_completed"] > 0
+    incremental = published(engine)
+    nightly(settings, engine, territory, full=True)
+    assert published(engine) == incremental
+
+
+def test_incremental_run_with_new_needs_equals_full_run(settings, engine, territory, referential):
+    nightly(settings, engine, territory)
+    with engine.begin() as conn:  # a new need, copied from an open one
+        row = (
+            conn.execute(text("SELECT * FROM needs WHERE status = 'open' LIMIT 1")).mappings().one()
+        )
+        new = {k: v for k, v in row.items() if k != "id"}
+        new["ref"] = f"{row['ref']}-bis"
+        cols = ", ".join(new)
+        conn.execute(
+            text(f"INSERT INTO needs ({cols}) VALUES ({', '.join(':' + c for c in new)})"), new
+        )
+        nid = conn.execute(text("SELECT id FROM needs WHERE ref = :r"), {"r": new["ref"]}).scalar()
+        conn.execute(
+            text(
+                "INSERT INTO need_skills (need_id, skill_code, essential, level) "
+                "SELECT :n, skill_code, essential, level FROM need_skills WHERE need_id = :o"
+            ),
+            {"n": nid, "o": row["id"]},
+        )
+    edit_profiles(engine, territory, referential, fraction=0.02, seed=5)
+    inc = nightly(settings, engine, territory).report
+    assert inc["kind"] == "incremental" and inc["entities"]["need"]["new"] == 1
+    incremental = published(engine)
+    assert any(r[0] == nid for r in incremental["shortlists"])
+    nightly(settings, engine, territory, full=True)
+    assert published(engine) == incremental
