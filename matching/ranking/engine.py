@@ -516,6 +516,19 @@ class MatchingEngine:
         return pd.DataFrame(pair_features(self.ctx_, rn, rj), columns=list(FEATURE_NAMES))
 
     # -- explanations ------------------------------------------------------------------------
+    def _skill_items(self) -> tuple[dict, dict]:
+        """Per skill column: its :class:`SkillItem` and :class:`MissingSkill` (filled lazily;
+        dict writes are atomic, so threads may share them). Not pickled with the engine."""
+        items = self.__dict__.get("_items_cache")
+        if items is None:
+            items = self.__dict__.setdefault("_items_cache", ({}, {}))
+        return items
+
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        state.pop("_items_cache", None)
+        return state
+
     def _explain_many(self, need_rows, js_rows, X) -> list[Explanation]:
         if len(need_rows) == 0:
             return []
@@ -535,6 +548,20 @@ class MatchingEngine:
         tops = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :4].tolist()
         rounded = np.round(contrib, 4).tolist()
         nonzero = (contrib != 0).tolist()
+        # A skill's items are immutable and shared by every explanation that names it: built
+        # once per column and engine (building them per pair was a fifth of a shortlist).
+        held_items, missing_cache = self._skill_items()
+
+        def _item(cache: dict, i: int, kind):
+            code = int(codes[i])
+            if kind is SkillItem:
+                cache[i] = SkillItem(code, labels.get(code, ""))
+            else:
+                cache[i] = MissingSkill(
+                    code, labels.get(code, ""), self.course_titles_.get(code, ())
+                )
+            return cache[i]
+
         out = []
         for k, (nr, jr) in enumerate(zip(need_rows.tolist(), js_rows.tolist(), strict=True)):
             ess = ess_ind[ess_ptr[nr] : ess_ptr[nr + 1]].tolist()
@@ -542,14 +569,11 @@ class MatchingEngine:
             matched = [i for i in ess if i in held]
             missing = [i for i in ess if i not in held]
             matched_items = tuple(
-                SkillItem(int(codes[i]), labels.get(int(codes[i]), "")) for i in matched
+                held_items[i] if i in held_items else _item(held_items, i, SkillItem)
+                for i in matched
             )
             missing_items = tuple(
-                MissingSkill(
-                    int(codes[i]),
-                    labels.get(int(codes[i]), ""),
-                    self.course_titles_.get(int(codes[i]), ()),
-                )
+                missing_cache[i] if i in missing_cache else _item(missing_cache, i, MissingSkill)
                 for i in missing
             )
             km, minutes, days = kms[k], minutes_all[k], days_all[k]

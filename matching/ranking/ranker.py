@@ -145,6 +145,44 @@ class LearnedRanker(ClassifierMixin, BaseEstimator):
         raw = self._raw(X)
         return np.round(self.calibrator_.predict(raw) + 1e-6 * raw, 7)
 
+    def _split_thresholds(self) -> list[np.ndarray] | None:
+        """Per feature, the sorted thresholds the trees split it on (None when a tree splits on
+        a categorical feature, or the trees' layout is not the one known here). Derived from the
+        fitted trees once; not pickled."""
+        if "_thresholds" not in self.__dict__:
+            found: list[np.ndarray] | None = None
+            try:
+                nodes = [p.nodes for it in self.model_._predictors for p in it]
+                feat = np.concatenate([nd["feature_idx"][nd["is_leaf"] == 0] for nd in nodes])
+                thr = np.concatenate([nd["num_threshold"][nd["is_leaf"] == 0] for nd in nodes])
+                cat = np.concatenate([nd["is_categorical"][nd["is_leaf"] == 0] for nd in nodes])
+                if not cat.any():
+                    found = [np.unique(thr[feat == k]) for k in range(len(self.reference_))]
+            except (AttributeError, KeyError, ValueError):  # another scikit-learn layout
+                found = None
+            self.__dict__["_thresholds"] = found
+        return self.__dict__["_thresholds"]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_thresholds", None)
+        return state
+
+    def _same_paths(self, values: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Whether ``values[i]`` and the reference of feature ``cols[i]`` go the same way at
+        every split of that feature (a tree sends ``x <= threshold`` left; NaN never counts
+        as the same)."""
+        same = np.zeros(len(values), bool)
+        thresholds = self._split_thresholds()
+        if thresholds is None:
+            return same
+        ref = self.reference_[cols]
+        for k in np.unique(cols):
+            sel = np.flatnonzero(cols == k)
+            t = thresholds[k]
+            same[sel] = np.searchsorted(t, values[sel]) == np.searchsorted(t, ref[sel])
+        return same & ~np.isnan(values) & ~np.isnan(ref)
+
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Local contribution of each feature: p(x) − p(x with that feature set to its training
         median), on the trees' probability (the isotonic map is monotone, its steps would hide
@@ -152,11 +190,18 @@ class LearnedRanker(ClassifierMixin, BaseEstimator):
         already at its median contributes exactly 0)."""
         X = np.asarray(X, float)
         n, f = X.shape
-        base = self._raw(X)
         rows, cols = np.nonzero(self.reference_[None, :] != X)
-        out = np.zeros((n, f))
         if len(rows):
-            probes = X[rows]
-            probes[np.arange(len(rows)), cols] = self.reference_[cols]
-            out[rows, cols] = base[rows] - self._raw(probes)
+            # A probe whose value falls between the same two split thresholds of its feature as
+            # the row's value takes the same path through every tree: its contribution is
+            # exactly 0, no need to predict it (about 4 in 5 probes on the benchmark's model).
+            keep = ~self._same_paths(X[rows, cols], cols)
+            rows, cols = rows[keep], cols[keep]
+        probes = X[rows]
+        probes[np.arange(len(rows)), cols] = self.reference_[cols]
+        # the rows and their probes in one prediction: the trees' cost per call is mostly fixed
+        raw = self._raw(np.concatenate([X, probes]))
+        base, probed = raw[:n], raw[n:]
+        out = np.zeros((n, f))
+        out[rows, cols] = base[rows] - probed
         return out.round(6)
