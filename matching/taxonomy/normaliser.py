@@ -53,7 +53,7 @@ from sklearn.utils.validation import check_is_fitted
 from sparse_dot_topn import sp_matmul_topn
 
 from matching.exceptions import ReferentialError, ValidationError
-from matching.taxonomy.text import NOISE_TYPES, noisy_variant, normalise_text
+from matching.taxonomy.text import ABBREVIATION_KEYS, NOISE_TYPES, noisy_variant, normalise_text
 
 KINDS: tuple[str, ...] = ("occupation", "job_title", "skill")
 DECISIONS: tuple[str, ...] = ("auto", "review", "unknown")
@@ -538,7 +538,10 @@ def _unexpanded(phrases: Sequence[str], texts: list[str]) -> tuple[list[int], li
     expansion: "cariste CACES 3" is also matched as "cariste cace 3", since the seven words of
     the expansion dilute the title and the referential labels rarely spell the acronym out."""
     rows, alt = [], []
+    keys = ABBREVIATION_KEYS
     for i, (ph, x) in enumerate(zip(phrases, texts, strict=True)):
+        if keys.isdisjoint(x.split()):
+            continue
         y = normalise_text(ph, expand=False)
         if y and y != x:
             rows.append(i)

@@ -230,6 +230,10 @@ _EXPANSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Folded tokens that :func:`normalise_text` expands (keys of the abbreviation list).
+ABBREVIATION_KEYS: frozenset[str] = frozenset(_EXPANSIONS)
+
+
 def tokenize(text: str, *, expand: bool = True) -> list[str]:
     """Normalised tokens of ``text`` (see :func:`normalise_text`), duplicates removed in order.
 
