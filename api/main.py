@@ -135,7 +135,7 @@ def create_app(
         session_cookie="passerelle_session",
         max_age=SESSION_MAX_AGE_S,
         same_site="lax",
-        https_only=False,
+        https_only=settings.cookie_secure,
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda i: i.name):

@@ -18,6 +18,10 @@ PROJECT_DIR = PACKAGE_DIR.parent
 REFERENTIAL_DIR = PACKAGE_DIR / "data" / "referential"
 
 
+#: Development-only default; ``passerelle serve`` warns when it listens beyond this machine.
+DEFAULT_SECRET_KEY = "dev-only-change-me"
+
+
 class Settings(BaseSettings):
     """Runtime settings (environment variables ``PASSERELLE_*`` or a ``.env`` file)."""
 
@@ -33,7 +37,13 @@ class Settings(BaseSettings):
         default=None,
         description="Ranker artefact directory under models_dir/ranker (default: the latest).",
     )
-    secret_key: str = Field(default="dev-only-change-me", description="Signs session cookies.")
+    secret_key: str = Field(
+        default=DEFAULT_SECRET_KEY, description="Signs session cookies and API tokens."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Session cookie sent over HTTPS only (set it behind TLS in production).",
+    )
     n_jobs: int = Field(default=2, ge=-1)
     priority_district_boost: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Re-ranking lever, off (0) by default."

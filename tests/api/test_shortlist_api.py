@@ -4,9 +4,11 @@ decisions written to outcomes, exports."""
 import io
 import json
 
+from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from api.main import create_app
 from matching.store import models as m
 from tests.api.conftest import bearer, csrf_of, login
 
@@ -357,3 +359,16 @@ def test_erased_candidate_leaves_cached_shortlists_at_once(client, territory, en
         refs = [c["demandeur"] for c in after["candidats"]]
         assert first not in refs
         assert refs == [c["demandeur"] for c in old["candidats"] if c["demandeur"] != first]
+
+
+def test_session_cookie_is_https_only_when_configured(settings, territory):
+    """Behind TLS (``PASSERELLE_COOKIE_SECURE=true``) the session cookie carries ``Secure``, so a
+    browser never sends it over plain HTTP; by default (local demo over HTTP) it does not."""
+    for secure in (False, True):
+        app = create_app(settings.model_copy(update={"cookie_secure": secure}), preload=False)
+        with TestClient(app, base_url="https://testserver") as c:
+            r = login(c, "conseiller1")
+            assert r.status_code == 303
+            cookie = r.headers["set-cookie"].lower()
+            assert "passerelle_session=" in cookie and "httponly" in cookie
+            assert ("; secure" in cookie) is secure
