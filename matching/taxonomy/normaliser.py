@@ -415,6 +415,10 @@ def _pair_features(
     return np.column_stack(cols).astype(np.float32)
 
 
+#: Credit of a sibling fiche (same ROME v3 parent) in the expected gain that orders candidates
+#: after the first :attr:`Normaliser.keep_by_probability` (the evaluation's NDCG uses the same).
+SIBLING_GAIN = 0.5
+
 #: Names of the target-level features (stage 2), in column order.
 TARGET_FEATURES: tuple[str, ...] = (
     "best label probability",
@@ -571,6 +575,48 @@ def _best_variant(n: int, alt_rows: list[int], r, t, e, p, tf):
     nr = dest[r[keep]]
     order = np.argsort(nr, kind="stable")
     return nr[order], t[keep][order], e[keep][order], p[keep][order], tf[keep][order]
+
+
+def _sibling_tail(r, t, e, p, n_rows: int, top_k: int, keep: int, parent: np.ndarray):
+    """Candidates ``keep + 1 .. top_k`` of each row ordered by expected gain instead of
+    probability: ``p(fiche) + SIBLING_GAIN * p(one of its sibling fiches)``, the sibling
+    probabilities summed over the pool ``(r, t, p)`` (sorted by row, then score); sibling fiches
+    of the pool that are not in it may join (probability 0, ``e = -1``). The first ``keep``
+    candidates stay the most probable ones."""
+    n_p = int(parent.max()) + 1
+    n_t = len(parent)
+    starts = np.searchsorted(r, np.arange(n_rows))
+    rank = np.arange(len(r)) - starts[r]
+    head = rank < keep
+    # probability mass of each (row, parent) group over the pool
+    gkey = r * n_p + parent[t]
+    ukey, ginv = np.unique(gkey, return_inverse=True)
+    gmass = np.bincount(ginv, weights=p)
+    # candidates of the tail: the pool outside the head, plus every sibling of a pool fiche
+    members = np.argsort(parent, kind="stable")
+    ptr = np.r_[0, np.cumsum(np.bincount(parent, minlength=n_p))]
+    ur, up = ukey // n_p, ukey % n_p
+    cnt = ptr[up + 1] - ptr[up]
+    sr = np.repeat(ur, cnt)
+    off = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    st = members[np.repeat(ptr[up], cnt) + off]
+    smass = np.repeat(gmass, cnt)
+    # pool pairs first so that np.unique keeps their entry and probability
+    kr = np.r_[r, sr]
+    kt = np.r_[t, st]
+    ke = np.r_[e, np.full(len(sr), -1, dtype=np.int64)]
+    kp = np.r_[p, np.zeros(len(sr))]
+    kmass = np.r_[gmass[ginv], smass]
+    in_head = np.r_[head, np.zeros(len(sr), dtype=bool)]
+    _, first = np.unique(kr * n_t + kt, return_index=True)
+    kr, kt, ke, kp, kmass, in_head = (a[first] for a in (kr, kt, ke, kp, kmass, in_head))
+    gain = np.where(in_head, np.inf, kp + SIBLING_GAIN * (kmass - kp))
+    # head first (by probability), then the tail by expected gain
+    order = np.lexsort((kt, -kp, -gain, kr))
+    kr, kt, ke, kp = kr[order], kt[order], ke[order], kp[order]
+    st2 = np.searchsorted(kr, np.arange(n_rows))
+    sel = (np.arange(len(kr)) - st2[kr]) < top_k
+    return kr[sel], kt[sel], ke[sel], kp[sel]
 
 
 def _top_k(r, t, e, p, n_rows: int, k: int):
@@ -740,6 +786,12 @@ class Normaliser(BaseEstimator):
     doc_candidates : int, default 10
         Occupations: fiches added to the candidates by the word cosine between the phrase and
         the document of all labels of each fiche (finds titles sharing words, not characters).
+    keep_by_probability : int, default 5
+        Occupations: the first candidates are the most probable fiches; when more are asked,
+        the following ones are ordered by expected gain, ``p(fiche) + 0.5 * p(a sibling fiche
+        is right)`` (siblings share the ROME v3 parent, :data:`SIBLING_GAIN`), so a list of ten
+        shows the family of the likely fiches rather than unrelated low-probability ones; their
+        ``score`` stays their own probability (not sorted there).
     strict_unseen : bool, default True
         Occupations: the automatic threshold must also give ``auto_precision`` on the unseen
         tuning titles alone (not only on the tuning mixture, where titles of the index typed
@@ -797,6 +849,7 @@ class Normaliser(BaseEstimator):
         esco_relations: tuple[str, ...] = (),
         esco_languages: tuple[str, ...] = ("fr",),
         doc_candidates: int = 10,
+        keep_by_probability: int = 5,
         strict_unseen: bool = True,
         ranker: str = "logistic",
         random_state: int = 0,
@@ -814,6 +867,7 @@ class Normaliser(BaseEstimator):
         self.esco_languages = esco_languages
         self.doc_candidates = doc_candidates
         self.strict_unseen = strict_unseen
+        self.keep_by_probability = keep_by_probability
         self.ranker = ranker
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -1015,6 +1069,13 @@ class Normaliser(BaseEstimator):
         self.profiles_ = (
             self.indexes_["occupation"].profiles if "occupation" in self.kinds else None
         )
+        # ROME v3 parent of each fiche (sibling fiches share it): orders the tail of the lists
+        self.parents_: dict[str, np.ndarray] = {}
+        occ = referential.occupations
+        if "occupation" in self.kinds and "code_rome_v3" in occ:
+            v3 = occ["code_rome_v3"].fillna("").astype(str).to_numpy()
+            v3 = np.where(v3 == "", occ["code_rome"].astype(str).to_numpy(), v3)
+            self.parents_["occupation"] = np.unique(v3, return_inverse=True)[1].astype(np.int64)
         manifest = getattr(referential, "manifest", None)
         self.referential_hash_ = _manifest_hash(manifest) if manifest else ""
         self.excluded_job_titles_ = excluded
@@ -1268,13 +1329,16 @@ class Normaliser(BaseEstimator):
         index = self.indexes_[kind]
         texts = [normalise_text(p) for p in phrases]
         n = len(texts)
+        parents = getattr(self, "parents_", {}).get(kind)
+        tail = parents is not None and top_k > self.keep_by_probability
+        pool = max(top_k, self.shortlist_size) if tail else top_k
         if contexts is None:
-            r, t, e, p, conf, exact = self._score(texts, kind, top_k, phrases)
+            r, t, e, p, conf, exact = self._score(texts, kind, pool, phrases)
             same = np.ones(n, dtype=bool)
         else:
-            r, t, e, p, conf, exact, same = self._score_with_context(
-                texts, phrases, contexts, top_k
-            )
+            r, t, e, p, conf, exact, same = self._score_with_context(texts, phrases, contexts, pool)
+        if tail and len(r):
+            r, t, e, p = _sibling_tail(r, t, e, p, n, top_k, self.keep_by_probability, parents)
         thresholds = self.thresholds_[kind]
         auto_at = np.where(
             exact, thresholds.get("auto_exact", thresholds["auto"]), thresholds["auto"]

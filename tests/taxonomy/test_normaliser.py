@@ -194,6 +194,25 @@ def test_vacancy_boilerplate_words_do_not_change_the_answer(toy_normaliser):
     assert _codes(offer)[:3] == _codes(plain)[:3]
 
 
+def test_a_longer_list_keeps_the_five_most_probable_first_then_their_family(
+    toy_normaliser, toy_referential
+):
+    v3 = dict(
+        zip(
+            toy_referential.occupations["code_rome"],
+            toy_referential.occupations["code_rome_v3"],
+            strict=True,
+        )
+    )
+    five = toy_normaliser.normalise("agent d'accueil", top_k=5)
+    ten = toy_normaliser.normalise("agent d'accueil", top_k=10)
+    assert ten.candidates[:5] == five.candidates and ten.decision == five.decision
+    assert len(ten.candidates) == 10 and len(set(_codes(ten))) == 10
+    # the tail favours the family (same ROME v3 parent) of the likely fiches
+    head_families = {v3[c] for c in _codes(five)}
+    assert sum(v3[c] in head_families for c in _codes(ten)[5:]) >= 3
+
+
 # --- estimator contract --------------------------------------------------------------------------
 def test_estimator_contract(toy_referential, toy_normaliser):
     est = Normaliser(shortlist_size=20, skill_tuning_size=600)
