@@ -119,9 +119,9 @@ async def current_user_optional(request: Request) -> Principal | None:
         request.state.user = user
         request.state.auth = "bearer"
         return user
-    uid = request.session.get("uid")
-    user = accounts.principal_by_id(store, int(uid)) if uid else None
-    if uid and user is None:  # deactivated since login
+    key = request.session.get("sid")
+    user = accounts.principal_from_session(store, key) if key else None
+    if key and user is None:  # logged out elsewhere, expired, password changed, deactivated
         request.session.clear()
     if user is not None:
         request.state.user = user

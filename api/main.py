@@ -22,13 +22,13 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from api import errors, routes
 from matching.config import Settings, get_settings
+from matching.services import accounts
 from matching.services.catalogue import Catalogue
 from matching.services.serving import EngineCache
 from matching.services.store import open_store
 from matching.store.db import make_engine, upgrade
 
 STATIC_DIR = Path(__file__).parent / "static"
-SESSION_MAX_AGE_S = 8 * 3600
 #: SQLite connections kept open per server process: at least the thread pool's size (anyio's
 #: default is 40 threads), so that concurrent readers never open and close "overflow"
 #: connections per request (each a file open plus three PRAGMAs: measured ~4 % of a published
@@ -133,7 +133,7 @@ def create_app(
         SessionMiddleware,
         secret_key=settings.secret_key,
         session_cookie="passerelle_session",
-        max_age=SESSION_MAX_AGE_S,
+        max_age=accounts.SESSION_MAX_AGE_S,
         same_site="lax",
         https_only=settings.cookie_secure,
     )

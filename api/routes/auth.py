@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     check_csrf,
@@ -72,7 +73,10 @@ async def login(
 ):
     await check_csrf(request)
     try:
-        user = accounts.authenticate(store, identifiant, mot_de_passe, ip=client_ip(request))
+        # argon2 takes tens of milliseconds on purpose: in the thread pool, not on the loop
+        user = await run_in_threadpool(
+            accounts.authenticate, store, identifiant, mot_de_passe, ip=client_ip(request)
+        )
     except (AuthenticationError, TooManyAttemptsError) as exc:
         status = 429 if isinstance(exc, TooManyAttemptsError) else 401
         return render(
@@ -82,11 +86,16 @@ async def login(
             status_code=status,
         )
     request.session.clear()  # new session (and new CSRF token) on login: no fixation
-    request.session["uid"] = user.id
+    request.session["sid"] = await run_in_threadpool(accounts.open_session, store, user)
     return RedirectResponse(_safe_next(suivant), status_code=303)
 
 
 @router.post("/deconnexion", include_in_schema=False)
-def logout(request: Request, user: Principal = Depends(current_user)):
+def logout(
+    request: Request, user: Principal = Depends(current_user), store: Engine = Depends(get_store)
+):
+    key = request.session.get("sid")
+    if key:
+        accounts.close_session(store, key)
     request.session.clear()
     return RedirectResponse("/connexion", status_code=303)

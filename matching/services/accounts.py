@@ -5,6 +5,9 @@
 * Login is rate-limited in the database (table ``login_attempts``, revision 0701): after
   ``max_failures`` failures for one username from one client address within ``window``, further
   attempts are refused without checking the password, whichever server worker receives them.
+* Page sessions are stored (table ``web_sessions``, revision 0702): the cookie carries a random
+  key whose hash is looked up on every request, so logging out, changing the password or
+  deactivating the account ends the session at once, even for a copied cookie.
 * API tokens are *signed*, not stored: ``itsdangerous`` timed signature of (user id, a fingerprint
   of the current password hash) with the installation's secret key. Nothing to store or purge;
   a token dies when it expires, when the password changes, when the account is deactivated or
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -124,6 +128,8 @@ def set_active(store: Engine, username: str, active: bool) -> None:
         done = conn.execute(
             m.User.__table__.update().where(m.User.username == username).values(active=active)
         ).rowcount
+        if not active:
+            _close_sessions_of(conn, username)
     if not done:
         raise NotFoundError(f"compte {username!r} introuvable")
 
@@ -138,6 +144,7 @@ def set_password(store: Engine, username: str, password: str) -> None:
             .where(m.User.username == username)
             .values(password_hash=hash_password(password))
         ).rowcount
+        _close_sessions_of(conn, username)
     if not done:
         raise NotFoundError(f"compte {username!r} introuvable")
 
@@ -154,6 +161,67 @@ _ACTIVE_BY_ID = select(
 def _active_row(store: Engine, user_id: int):
     with store.connect() as conn:
         return conn.execute(_ACTIVE_BY_ID, {"uid": user_id}).first()
+
+
+# --- web sessions (pages) ------------------------------------------------------------------------
+SESSION_MAX_AGE_S = 8 * 3600
+
+_SESSION_PRINCIPAL = (
+    select(m.User.id, m.User.username, m.User.full_name, m.User.role)
+    .join(m.WebSession, m.WebSession.user_id == m.User.id)
+    .where(
+        m.WebSession.key_hash == bindparam("key_hash"),
+        m.WebSession.expires_at > bindparam("now"),
+        m.User.active.is_(True),
+    )
+)
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def open_session(
+    store: Engine, principal: Principal, *, max_age_s: int = SESSION_MAX_AGE_S, now=None
+) -> str:
+    """A new session for ``principal``: the random key for the cookie (only its hash is kept).
+    Expired sessions of every account are deleted on the way."""
+    now = now or datetime.now()
+    key = secrets.token_urlsafe(32)
+    with store.begin() as conn:
+        conn.execute(delete(m.WebSession).where(m.WebSession.expires_at <= now))
+        conn.execute(
+            m.WebSession.__table__.insert().values(
+                key_hash=_key_hash(key),
+                user_id=principal.id,
+                created_at=now,
+                expires_at=now + timedelta(seconds=max_age_s),
+            )
+        )
+    return key
+
+
+def principal_from_session(store: Engine, key: str, *, now=None) -> Principal | None:
+    """The account of a live session key, or ``None`` (unknown, logged out, expired, account
+    deactivated)."""
+    if not key or not isinstance(key, str):
+        return None
+    with store.connect() as conn:
+        row = conn.execute(
+            _SESSION_PRINCIPAL, {"key_hash": _key_hash(key), "now": now or datetime.now()}
+        ).first()
+    return _principal(row) if row else None
+
+
+def close_session(store: Engine, key: str) -> None:
+    """Log a session out: its cookie, even copied elsewhere, no longer opens anything."""
+    with store.begin() as conn:
+        conn.execute(delete(m.WebSession).where(m.WebSession.key_hash == _key_hash(key)))
+
+
+def _close_sessions_of(conn, username: str) -> None:
+    ids = select(m.User.id).where(m.User.username == username).scalar_subquery()
+    conn.execute(delete(m.WebSession).where(m.WebSession.user_id == ids))
 
 
 def principal_by_id(store: Engine, user_id: int) -> Principal | None:

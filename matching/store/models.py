@@ -95,6 +95,20 @@ class User(TimestampMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class WebSession(Base):
+    """A signed-in browser session (revision 0702). The cookie carries a random key; only its
+    SHA-256 is stored, so the table alone opens no session. Logging out deletes the row, so a
+    copied cookie stops working at once; a password change or a deactivation deletes all of the
+    account's rows."""
+
+    __tablename__ = "web_sessions"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class AuditEntry(Base):
     """One read or change of personal data: who, what, when, why."""
 
@@ -497,6 +511,10 @@ class RunShortlist(Base):
     """Shortlist row: candidate ``rank`` (1-based) for a need in a run, with its explanation."""
 
     __tablename__ = "run_shortlists"
+    # covering index of the lists read by the next incremental run (revision 0603)
+    __table_args__ = (
+        Index("ix_run_shortlists_lists", "run_id", "need_id", "rank", "jobseeker_id", "score"),
+    )
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     need_id: Mapped[int] = mapped_column(Integer, primary_key=True)

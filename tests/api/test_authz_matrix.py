@@ -269,17 +269,21 @@ def matrix(tmp_path_factory, referential):
     refs["plan"] = serving.make_plan(settings, store, ["BES0001"], by="guichet")["id"]
     app = create_app(settings, preload=False, normaliser=lambda: None)
     with TestClient(app) as client:
-        callers = {}
-        for kind, username in ACCOUNTS.items():
-            client.cookies.clear()
-            headers = {}
-            if username:
-                assert login(client, username).status_code == 303
-                headers = bearer(client, username)
-            csrf = csrf_of(client, "/connexion")
-            callers[kind] = Caller(kind, headers, client.cookies.get(SESSION_COOKIE), csrf)
+        callers = {kind: signed_in(client, kind) for kind in ACCOUNTS}
         yield client, callers, refs
     store.dispose()
+
+
+def signed_in(client: TestClient, kind: str) -> Caller:
+    """A caller of that kind with a new session (and bearer token when it has an account)."""
+    username = ACCOUNTS[kind]
+    client.cookies.clear()
+    headers = {}
+    if username:
+        assert login(client, username).status_code == 303
+        headers = bearer(client, username)
+    csrf = csrf_of(client, "/connexion")
+    return Caller(kind, headers, client.cookies.get(SESSION_COOKIE), csrf)
 
 
 def _fill(value, refs: dict):
@@ -340,6 +344,8 @@ def test_access_matrix(matrix, key):
     problems = []
     for kind, expected in zip(CALLERS, EXPECTED[key].split(), strict=True):
         r = call(client, callers[kind], key, refs)
+        if key == "POST /deconnexion" and callers[kind].cookie:
+            callers[kind] = signed_in(client, kind)  # logging out ended that session for good
         got = outcome(r)
         if got != expected:
             what = "accès inattendu" if got == "A" else "refus inattendu"

@@ -372,3 +372,34 @@ def test_session_cookie_is_https_only_when_configured(settings, territory):
             cookie = r.headers["set-cookie"].lower()
             assert "passerelle_session=" in cookie and "httponly" in cookie
             assert ("; secure" in cookie) is secure
+
+
+def test_logout_and_password_change_revoke_copied_session_cookies(client, settings, engine):
+    """A session cookie copied before logout (or before a password change) opens nothing after:
+    the session lives in the database, the cookie only names it."""
+    from matching.services import accounts
+
+    def copy_of(c: TestClient) -> TestClient:
+        other = TestClient(c.app)
+        other.cookies.update(c.cookies)
+        return other
+
+    assert login(client, "conseiller1").status_code == 303
+    stolen = copy_of(client)
+    assert stolen.get("/besoins/BES0001").status_code == 200
+    csrf = csrf_of(client, "/")
+    assert client.post("/deconnexion", data={"csrf_token": csrf}).status_code in (200, 303)
+    page = stolen.get("/besoins/BES0001", follow_redirects=False)
+    assert page.status_code in (302, 303, 401) and "/connexion" in page.headers.get(
+        "location", "/connexion"
+    )
+    assert stolen.get("/api/v1/needs").status_code == 401
+
+    assert login(client, "conseiller2").status_code == 303
+    stolen = copy_of(client)
+    accounts.set_password(engine, "conseiller2", "un-nouveau-mot-de-passe")
+    assert stolen.get("/api/v1/needs").status_code == 401
+    assert client.get("/api/v1/needs").status_code == 401
+    with engine.connect() as conn:  # only hashes are stored, and none is left for the account
+        rows = conn.execute(select(m.WebSession.key_hash, m.WebSession.user_id)).all()
+    assert all(len(h) == 64 and h not in str(client.cookies) for h, _ in rows)
