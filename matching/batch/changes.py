@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -69,13 +69,22 @@ def _canon_column(col: pd.Series) -> pd.Series:
     if kind == "b":
         texts = np.where(col.to_numpy(dtype=bool), "1", "0").tolist()
     elif kind in "iu":
-        texts = [str(v) for v in col.tolist()]
+        return col.astype(str)  # vectorised str(); same texts, same hashes
     elif kind == "f":
         texts = [
             "" if v != v else (str(int(v)) if v.is_integer() else repr(v)) for v in col.tolist()
         ]
     else:
-        return col.map(_canon)
+        inferred = pd.api.types.infer_dtype(col, skipna=True)
+        if inferred == "string" and isinstance(col.dtype, pd.StringDtype):
+            return col.fillna("")  # text is its own canonical form (same hashes as _canon's)
+        if inferred == "date":  # datetime.date values, missing ones included
+            texts = [
+                v.isoformat() if isinstance(v, date) and not isinstance(v, datetime) else _canon(v)
+                for v in col.tolist()
+            ]
+        else:
+            return col.map(_canon)
     return pd.Series(texts, index=col.index, dtype=object)
 
 

@@ -298,9 +298,18 @@ def _raw_rows(
 ) -> pd.DataFrame:
     """Many rows of plain numbers, read with the driver's cursor into typed numpy columns."""
     with store.connect() as conn:
-        rows = conn.exec_driver_sql(sql, params).fetchall()
+        cur = conn.connection.driver_connection.cursor()  # plain tuples, no Row objects
+        try:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        finally:
+            cur.close()
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, object)) for c in columns})
+    if all(dtypes.get(c) in (np.int64, np.float64, bool) for c in columns):
+        # ids, ranks and scores: exact in float64 (ids < 2**53), one C conversion
+        table = np.array(rows, dtype=np.float64)
+        return pd.DataFrame({c: table[:, i].astype(dtypes[c]) for i, c in enumerate(columns)})
     cols = list(zip(*rows, strict=True))
     return pd.DataFrame(
         {c: np.asarray(v, dtype=dtypes.get(c, object)) for c, v in zip(columns, cols, strict=True)}
@@ -537,6 +546,7 @@ def write_results(
     *,
     previous_run_id: int | None = None,
     on_table: Callable[[str], None] | None = None,
+    durations: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """Write a run's rows, one transaction per table (invisible to readers until publication).
 
@@ -745,8 +755,11 @@ def write_results(
     ):
         if on_table:
             on_table(name)
+        t = time.perf_counter()
         with _write_transaction(store) as conn:
             step(conn)
+        if durations is not None:
+            durations[name] = round(time.perf_counter() - t, 3)
     return counts
 
 
@@ -1092,6 +1105,7 @@ def run_nightly(
                 release_workers()  # idle workers would keep their memory through the writes
 
             stage("write")
+            write_detail: dict[str, float] = {}
             written = write_results(
                 store,
                 run_id,
@@ -1100,6 +1114,7 @@ def run_nightly(
                 fps,
                 previous_run_id=previous.run_id if previous is not None else None,
                 on_table=lambda name: hb.beat(f"write:{name}"[:40]),
+                durations=write_detail,
             )
             if results.explanations is not None:
                 results.explanations.close()
@@ -1169,6 +1184,8 @@ def run_nightly(
                 "durations_s": durations,
                 # inside "match": scoring the blocks, explaining the final shortlists
                 "match_detail_s": outcome.durations,
+                "fit_detail_s": [{"scope": k, "s": v} for k, v in engines.fits],
+                "write_detail_s": write_detail,
             }
 
             stage("publish")

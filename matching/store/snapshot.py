@@ -11,6 +11,7 @@ so the engine packages stay free of SQL.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 from datetime import date
 
@@ -134,16 +135,48 @@ class Snapshot:
         return [f.name for f in fields(self) if f.name != "as_of"]
 
 
-def _frame(engine: Engine, stmt, columns) -> pd.DataFrame:
+def _read_frame(engine: Engine, stmt, columns, *, fast: bool | None = None) -> pd.DataFrame:
+    """Rows of ``stmt`` as a DataFrame named ``columns``.
+
+    On SQLite (``fast``) the rows come from the driver's cursor and each column goes once
+    through the result processor SQLAlchemy would apply (text to ``date``, 0/1 to ``bool``...):
+    the same values as through SQLAlchemy's rows (``tests/store`` checks it), in a third of the
+    time (the snapshot of 100,000 profiles is read at every nightly run).
+    """
+    if fast is None:
+        fast = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
+        if fast:
+            dialect = engine.dialect
+            sql = str(stmt.compile(dialect=dialect))
+            cur = conn.connection.driver_connection.cursor()  # plain tuples, no Row objects
+            try:
+                rows = cur.execute(sql).fetchall()
+            finally:
+                cur.close()
+            procs = [
+                c.type.dialect_impl(dialect).result_processor(dialect, None)
+                for c in stmt.selected_columns
+            ]
+        else:
+            rows = conn.execute(stmt).all()
+            procs = [None] * len(columns)
     if not rows:
         return _empty(list(columns))
-    return pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
+    data = {}
+    for name, proc, values in zip(columns, procs, zip(*rows, strict=True), strict=True):
+        data[name] = values if proc is None else [proc(v) for v in values]
+    return pd.DataFrame(data)
 
 
-def load_snapshot(engine: Engine, *, as_of: date | None = None) -> Snapshot:
-    """Read the store into a :class:`Snapshot` without ever touching identity data."""
+def load_snapshot(
+    engine: Engine, *, as_of: date | None = None, fast: bool | None = None
+) -> Snapshot:
+    """Read the store into a :class:`Snapshot` without ever touching identity data.
+
+    ``fast``: read through the driver's cursor (default on SQLite; see :func:`_frame`).
+    """
+    _frame = functools.partial(_read_frame, fast=fast)
     need_cols = [getattr(m.Need, c) for c in NEED_COLUMNS]
     needs = _frame(
         engine,
