@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,27 @@ class Explanation:
     summary: str
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Equal to ``dataclasses.asdict(self)`` (tested), built directly: ``asdict`` deep-copies
+        every leaf, which took longer than ranking and explaining a fresh shortlist."""
+        return {
+            "matched_skills": tuple(
+                {"code": s.code, "label": s.label} for s in self.matched_skills
+            ),
+            "missing_essential": tuple(
+                {"code": s.code, "label": s.label, "courses": tuple(s.courses)}
+                for s in self.missing_essential
+            ),
+            "constraints": tuple(
+                {"name": c.name, "label": c.label, "ok": c.ok, "detail": c.detail}
+                for c in self.constraints
+            ),
+            "contributions": tuple(
+                {"feature": c.feature, "label": c.label, "value": c.value}
+                for c in self.contributions
+            ),
+            "ranker": self.ranker,
+            "summary": self.summary,
+        }
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matching.ranking.explain import (
+    ConstraintCheck,
+    Contribution,
+    Explanation,
+    MissingSkill,
+    SkillItem,
+)
 from matching.ranking.pair_features import FEATURE_NAMES
 from matching.ranking.ranker import LearnedRanker
 
@@ -67,3 +76,33 @@ def test_probes_on_the_same_side_of_every_split_are_skipped():
     probe = X[rows[k]].copy()
     probe[cols[k]] = model.reference_[cols[k]]
     assert model._raw(probe[None])[0] == model._raw(X[rows[k]][None])[0]
+
+
+_text = st.text(max_size=12)
+_explanations = st.builds(
+    Explanation,
+    matched_skills=st.lists(st.builds(SkillItem, st.integers(0, 10**6), _text), max_size=4).map(
+        tuple
+    ),
+    missing_essential=st.lists(
+        st.builds(
+            MissingSkill, st.integers(0, 10**6), _text, st.lists(_text, max_size=3).map(tuple)
+        ),
+        max_size=4,
+    ).map(tuple),
+    constraints=st.lists(
+        st.builds(ConstraintCheck, _text, _text, st.booleans(), _text), max_size=3
+    ).map(tuple),
+    contributions=st.lists(
+        st.builds(Contribution, _text, _text, st.floats(allow_nan=False)), max_size=4
+    ).map(tuple),
+    ranker=_text,
+    summary=_text,
+)
+
+
+@given(_explanations)
+def test_explanation_to_dict_equals_asdict(expl):
+    """The hand-built ``to_dict`` (no deep copies) gives exactly what ``asdict`` gives."""
+    assert expl.to_dict() == dataclasses.asdict(expl)
+    assert orjson.dumps(expl.to_dict()) == orjson.dumps(dataclasses.asdict(expl))
