@@ -53,7 +53,7 @@ PERSON_TABLES = (
     m.JobseekerProgramme,
     m.JobseekerIdentity,
 )
-RUN_TABLES = (m.RunShortlist, m.RunMatch, m.RunPath)
+RUN_TABLES = (m.RunShortlist, m.RunMatch, m.RunPath, m.RunReserve)
 
 
 @dataclass(frozen=True)
