@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.exceptions import RowError
+from matching.store.geo import fold
 from matching.store.io import validate_frame
 from matching.store.schemas import (
     ROW_MODELS,
@@ -107,9 +108,11 @@ def test_number_parsers_only_raise_value_error(cell):
 
 # --- multi-valued cells ---------------------------------------------------------------------------
 def _unique_by_code(items):
+    """Distinct as the parsers see them: by code, else by phrase without case and accents
+    ("aaà" and "AAA" are the same skill typed twice, which the parsers refuse)."""
     seen, out = set(), []
     for it in items:
-        key = it.code if it.code is not None else it.phrase
+        key = it.code if it.code is not None else fold(it.phrase)
         if key not in seen:
             seen.add(key)
             out.append(it)
