@@ -4,8 +4,9 @@ What it does:
 
 1. Gets a demo database: ``--db PATH`` (created there when absent, reused after), else
    ``var/passerelle.sqlite`` when present (``make run``), else a fresh one in a temporary folder
-   through the services (``seed_demo`` with the documented demo sizes, then ``run_nightly``,
-   which publishes the shortlists).
+   through the services, as ``make run`` does (``seed_demo`` with the documented demo sizes, the
+   ranker trained on its history into the folder's ``models/``, then ``run_nightly``, which
+   publishes the shortlists). The header names the ranker the server uses.
 2. For each ``--workers`` value, starts the server as ``passerelle serve --workers N`` does
    (``uvicorn api.main:create_app --factory --workers N``; without the access log, which
    ``serve`` writes at level ``info``) in a subprocess on a free port, pointed at that database.
@@ -18,7 +19,8 @@ What it does:
    ``--fresh-duration`` seconds, then ``?fresh=true`` again with ``top`` values that make every
    request a computation (the server keeps fresh lists per fitted engine, need and ``top``: the
    second phase mostly measures that memo after the first pass over the needs, the third the
-   engine itself).
+   engine itself under ``--clients`` concurrent clients, the fourth the engine for one client
+   alone: the latency a counsellor sees when pressing "calculer maintenant").
 4. Prints p50 / p95 / p99, the request rate, the errors (any non-2xx answer, transport error or
    timeout) and the server's CPU time per request (all its processes).
 
@@ -97,15 +99,33 @@ def demo_database(args, tmp: Path) -> tuple[str, Path]:
     from matching.taxonomy.referential import load_referential
 
     url = f"sqlite:///{Path(args.db).resolve() if args.db else tmp / 'passerelle.sqlite'}"
-    settings = Settings(data_dir=tmp, database_url=url)
+    from matching.services.matching import train
+
+    # as ``make run``: demo data, the ranker trained on its history, then the nightly run
+    settings = Settings(data_dir=tmp, database_url=url, models_dir=tmp / "models")
     t0 = time.perf_counter()
     store = make_engine(url)
     upgrade(store)
     seed_demo(store, load_referential(settings.referential_dir), as_of=date.today())
+    train(settings, store)
     run_nightly(settings, store=store)
     store.dispose()
     print(f"base de démonstration créée en {time.perf_counter() - t0:.1f} s ({tmp})")
     return url, tmp
+
+
+def models_dir(data_dir: Path) -> Path:
+    """The models of a database this script created, else the project's (``make run``)."""
+    own = data_dir / "models"
+    return own if own.is_dir() else PROJECT_DIR / "models"
+
+
+def ranker_label(data_dir: Path) -> str:
+    from matching.ranking.ranker import NO_MODEL_LABEL
+    from matching.services.matching import current_ranker
+
+    ranker = current_ranker(Settings(data_dir=data_dir, models_dir=models_dir(data_dir)))
+    return getattr(ranker, "name", None) or NO_MODEL_LABEL
 
 
 # --- the server -----------------------------------------------------------------------------
@@ -114,6 +134,7 @@ def start_server(url: str, data_dir: Path, port: int, workers: int) -> subproces
         **os.environ,
         "PASSERELLE_DATABASE_URL": url,
         "PASSERELLE_DATA_DIR": str(data_dir),
+        "PASSERELLE_MODELS_DIR": str(models_dir(data_dir)),
     }
     cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
@@ -296,14 +317,16 @@ def load_httpx(base, auths, refs, *, clients, duration, query, tops, procs) -> d
 
 
 def run_phase(args, base, auths, refs, *, query: str, duration: float, server, tmp,
-              tops: tuple[int, ...] = ()) -> dict:  # fmt: skip
-    """One closed-loop phase; ``tops``: ``top`` values rotated with the needs (none: 50)."""
+              tops: tuple[int, ...] = (), clients: int | None = None) -> dict:  # fmt: skip
+    """One closed-loop phase; ``tops``: ``top`` values rotated with the needs (none: 50);
+    ``clients``: concurrent clients (default ``--clients``)."""
+    clients = clients or args.clients
     cpu0 = server_cpu_s(server)
     if args.tool == "wrk":
-        r = load_wrk(base, auths, refs, clients=args.clients, duration=duration, query=query,
+        r = load_wrk(base, auths, refs, clients=clients, duration=duration, query=query,
                      tops=tops, tmp=tmp)  # fmt: skip
     else:
-        r = load_httpx(base, auths, refs, clients=args.clients, duration=duration, query=query,
+        r = load_httpx(base, auths, refs, clients=clients, duration=duration, query=query,
                        tops=tops, procs=args.procs)  # fmt: skip
     r["cpu_ms"] = (server_cpu_s(server) - cpu0) * 1000 / max(1, r["n"])
     r["load"] = os.getloadavg()[0]
@@ -333,6 +356,7 @@ def bench_workers(args, url, data_dir, workers: int, tmp: Path) -> tuple[dict, d
         wait_idle(server, timeout=60)
         print(f"-- serveur : {workers} processus uvicorn (démarrage {waited:.0f} s) ; "
               f"{len(refs)} besoins ouverts, {args.clients} clients, outil : {args.tool}, "
+              f"classement : {ranker_label(data_dir)} ; "
               f"CPU : {os.cpu_count()} cœurs, charge (1/5/15 min) : "
               f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)  # fmt: skip
         pub = run_phase(args, base, auths, refs, query="", duration=args.duration,
@@ -345,6 +369,10 @@ def bench_workers(args, url, data_dir, workers: int, tmp: Path) -> tuple[dict, d
                          duration=args.fresh_duration, server=server, tmp=tmp,
                          tops=COLD_TOPS)  # fmt: skip
         report(f"calcul immédiat, chaque fois calculé ({workers} w)", cold)
+        solo = run_phase(args, base, auths, refs, query="?fresh=true",
+                         duration=args.fresh_duration, server=server, tmp=tmp,
+                         tops=COLD_TOPS, clients=1)  # fmt: skip
+        report(f"calcul immédiat, chaque fois calculé, 1 client ({workers} w)", solo)
     finally:
         server.terminate()
         server.wait(timeout=30)
