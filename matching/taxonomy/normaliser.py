@@ -325,6 +325,31 @@ def _word_analyzer(text: str) -> list[str]:
     return toks + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
 
 
+def _fit_fiche_documents(referential: Any) -> tuple[TfidfVectorizer, list[sp.csr_matrix]]:
+    """One word + stem TF-IDF (shared vocabulary and idf, so a phrase is transformed once) over
+    the :data:`FICHE_DOCUMENTS` of every fiche; a (terms x fiches) matrix per document kind."""
+    occ = referential.occupations
+    skills = referential.skills
+    labels = dict(zip(skills["code_ogr"].astype(int), skills["label"], strict=True))
+    links = referential.occupation_skills
+    skill_text = (
+        links.assign(label=links["code_ogr"].astype(int).map(labels).fillna(""))
+        .groupby("code_rome")["label"]
+        .agg(" ".join)
+    )
+    docs = {
+        "definition": (occ["definition"].fillna("") + " " + occ["access"].fillna("")).tolist(),
+        "skills": occ["code_rome"].map(skill_text).fillna("").tolist(),
+    }
+    vec = TfidfVectorizer(
+        analyzer=_stem_analyzer, sublinear_tf=True, dtype=np.float32, max_df=FICHE_DOC_MAX_DF
+    )
+    vec.fit([d for name in FICHE_DOCUMENTS for d in docs[name]])
+    return vec, [
+        sp.csr_matrix(vec.transform(docs[name]).T, dtype=np.float32) for name in FICHE_DOCUMENTS
+    ]
+
+
 class _Index:
     """Character n-gram TF-IDF over entry texts, with the fused sparse top-n shortlist."""
 
@@ -335,9 +360,11 @@ class _Index:
         ngram_range: tuple[int, int],
         max_df: int | float,
         profiles: tuple[TfidfVectorizer, sp.csr_matrix] | None = None,
+        fiche_docs: tuple[TfidfVectorizer, list[sp.csr_matrix]] | None = None,
     ):
         self.entries = entries
         self.profiles = profiles
+        self.fiche_docs = fiche_docs
         self.vectorizer = TfidfVectorizer(
             analyzer="char_wb",
             ngram_range=ngram_range,
@@ -429,7 +456,18 @@ TARGET_FEATURES: tuple[str, ...] = (
     "fiche profile cosine",
     "head word share",
     "share of phrase words in the labels",
+    "fiche definition cosine",
+    "fiche skills cosine",
 )
+
+#: Fiche documents compared word by word (with light stems) with the phrase, one stage-2
+#: feature each (see :data:`TARGET_FEATURES`): definition + access conditions, and the labels
+#: of the skills linked to the fiche.
+FICHE_DOCUMENTS: tuple[str, ...] = ("definition", "skills")
+
+#: Words found in more than this share of the fiche documents are left out of them: they say
+#: little about a fiche and make the phrase x fiche products dense (the cost of this stage).
+FICHE_DOC_MAX_DF = 0.05
 
 
 def _group_pairs(rows, target, entry, prob, cosine):
@@ -509,9 +547,15 @@ def _target_features(
 
         cover_rt = at(cover) / np.maximum(total[r], 1e-9)
         cols += [at(doc), at(prof), at(index.head_matrix[heads]), cover_rt]
+        if index.fiche_docs is not None:
+            dvec, dmats = index.fiche_docs
+            qd = dvec.transform(texts).astype(np.float32)
+            cols += [at(sp.csr_matrix(qd @ m)) for m in dmats]
+        else:
+            cols += [np.zeros(len(r))] * len(FICHE_DOCUMENTS)
     else:
         z = np.zeros(len(r))
-        cols += [z, z, z, z]
+        cols += [z, z, z, z] + [z] * len(FICHE_DOCUMENTS)
     return np.column_stack(cols).astype(np.float64), r, t, e
 
 
@@ -965,17 +1009,20 @@ class Normaliser(BaseEstimator):
             if len(entries.text) == 0:
                 raise ReferentialError(f"aucun libellé à indexer pour « {kind} »")
             tune_entries, phrases, gold, sets = self._tuning_set(kind, entries, referential, rng)
-            tune_profiles = final_profiles = None
+            tune_profiles = final_profiles = tune_docs = final_docs = None
             if kind == "occupation":
                 tuning_codes = set(tune_entries.source_code) ^ set(entries.source_code)
                 tune_titles = job_titles[~job_titles["code_ogr"].astype(str).isin(tuning_codes)]
                 tune_profiles = self._fit_profiles(referential, tune_titles)
                 final_profiles = self._fit_profiles(referential, job_titles)
+                # definition and skills do not depend on the indexed titles: the same for both
+                tune_docs = final_docs = _fit_fiche_documents(referential)
             tune_index = _Index(
                 tune_entries,
                 ngram_range=self.ngram_range,
                 max_df=self.max_df,
                 profiles=tune_profiles,
+                fiche_docs=tune_docs,
             )
             texts = [normalise_text(p) for p in phrases]
             n = len(texts)
@@ -1064,7 +1111,11 @@ class Normaliser(BaseEstimator):
                 for name in dict.fromkeys(sets)
             }
             self.indexes_[kind] = _Index(
-                entries, ngram_range=self.ngram_range, max_df=self.max_df, profiles=final_profiles
+                entries,
+                ngram_range=self.ngram_range,
+                max_df=self.max_df,
+                profiles=final_profiles,
+                fiche_docs=final_docs,
             )
         self.profiles_ = (
             self.indexes_["occupation"].profiles if "occupation" in self.kinds else None
@@ -1419,8 +1470,8 @@ def _manifest_hash(manifest: dict) -> str:
 # --- process-wide cache -----------------------------------------------------------------------
 #: Version of the fitted object's layout: a cache file written by another version of this module
 #: is never loaded (2: fiche-level stage and confidence model; 3: "exact" stratum of the
-#: decisions).
-CACHE_FORMAT = 3
+#: decisions; 4: fiche definition and skills documents).
+CACHE_FORMAT = 4
 
 
 @lru_cache(maxsize=4)
