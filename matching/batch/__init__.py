@@ -421,6 +421,12 @@ def _full(engine, previous, fingerprints, js_ids, need_ids, options, run_opts, r
     )
 
 
+def _previous_ids(previous: PreviousRun, kind: str) -> np.ndarray:
+    """Ids of one kind in the previous run's scope (the only ones its rows can hold)."""
+    fps = previous.fingerprints
+    return np.unique(fps.loc[fps["kind"] == kind, "entity_id"].to_numpy(np.int64))
+
+
 #: An incremental run ranks this many people or fewer in this process (starting the worker
 #: processes, which import the package and load the engine, costs more than it saves).
 IN_PROCESS_JOBSEEKERS = 10_000
@@ -552,6 +558,8 @@ def _incremental(
         reserves=reserves,
         copied_needs=lists.copied,
         copied_jobseekers=copied_js,
+        uncopied_needs=np.setdiff1d(_previous_ids(previous, "need"), lists.copied),
+        uncopied_jobseekers=np.setdiff1d(_previous_ids(previous, "jobseeker"), copied_js),
     )
     plan = IncrementalPlan(jobseekers=affected, needs=lists.recompute)
     return ComputeOutcome(

@@ -87,6 +87,10 @@ class BlockFrames:
     copied_needs: np.ndarray | None = None
     #: Jobseekers whose list is the previous run's, copied as it is (rows not in ``matches``).
     copied_jobseekers: np.ndarray | None = None
+    #: The previous run's needs and jobseekers *not* copied whole (the complements of the two
+    #: sets above among the previous run's rows: the smaller key set to send to the database).
+    uncopied_needs: np.ndarray | None = None
+    uncopied_jobseekers: np.ndarray | None = None
 
 
 # --- converting the engine's BlockResult ------------------------------------------------------

@@ -589,19 +589,27 @@ def write_results(
         "run_fingerprints": len(fingerprints),
     }
 
-    def _copy_whole(conn, table: str, key: str, ids: np.ndarray, columns: list[str]) -> None:
+    def _copy_whole(
+        conn, table: str, key: str, ids: np.ndarray, columns: list[str], *, others=None
+    ) -> None:
+        """Copy the previous run's rows whose ``key`` is in ``ids``; ``others``: the previous
+        run's other keys, sent instead when fewer (``NOT IN``: copying nearly everything)."""
         if not len(ids):
             return
+        others = _ids_or_empty(others) if others is not None else None
+        exclude = others is not None and len(others) < len(ids)
+        keys = others if exclude else ids
         tmp = f"tmp_whole_{table}"
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {tmp}")
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {tmp} (id INTEGER PRIMARY KEY)")
-        _insert_rows(conn, tmp, ["id"], ((i,) for i in ids.tolist()))
+        _insert_rows(conn, tmp, ["id"], ((i,) for i in keys.tolist()))
         cols = ", ".join(columns)
         picked = ", ".join(f"p.{c}" for c in columns)
+        where = f"p.{key} {'NOT IN' if exclude else 'IN'} (SELECT id FROM {tmp})"
         done = conn.execute(
             text(
                 f"INSERT INTO {table} (run_id, {cols}) SELECT :r, {picked} FROM {table} p "
-                f"JOIN {tmp} t ON p.{key} = t.id WHERE p.run_id = :p"
+                f"WHERE p.run_id = :p AND {where}"
             ),
             {"r": run_id, "p": previous_run_id},
         ).rowcount
@@ -629,6 +637,7 @@ def write_results(
             "need_id",
             copied_needs,
             ["need_id", "rank", "jobseeker_id", "score"],
+            others=results.uncopied_needs,
         )
 
     def _write_shortlists(conn) -> None:
@@ -684,6 +693,7 @@ def write_results(
             "need_id",
             copied_needs,
             ["need_id", "rank", "jobseeker_id", "score", "explanation"],
+            others=results.uncopied_needs,
         )
 
     def _write_matches(conn) -> None:
@@ -707,6 +717,7 @@ def write_results(
             "jobseeker_id",
             copied_js,
             ["jobseeker_id", "rank", "need_id", "score"],
+            others=results.uncopied_jobseekers,
         )
 
     def _write_paths(conn) -> None:
