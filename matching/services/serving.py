@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -215,8 +215,9 @@ def _proposed(conn, need_id: int) -> set[int]:
     )
 
 
-def _encode(explanation: dict | None) -> bytes | None:
-    """An explanation as JSON (UTF-8), as the API sends it (see ``CandidateView``)."""
+def _encode(explanation: Any) -> bytes | None:
+    """An explanation (dict, or the engine's dataclass, which orjson encodes natively to the
+    same bytes) as JSON (UTF-8), as the API sends it (see ``CandidateView``)."""
     if explanation is None:
         return None
     return orjson.dumps(explanation, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
@@ -296,6 +297,32 @@ def _one_openmp_thread() -> None:
         _openmp.limited = True
 
 
+class _LazyExplanation(Mapping):
+    """An engine :class:`~matching.ranking.explain.Explanation` read as its ``to_dict()``,
+    converted on first access: the API answers with the encoded JSON and never needs the dict
+    (building it was an eighth of a fresh shortlist's CPU); pages and exports read it."""
+
+    __slots__ = ("_dict", "_explanation")
+
+    def __init__(self, explanation: Any) -> None:
+        self._explanation = explanation
+        self._dict: dict | None = None
+
+    def _data(self) -> dict:
+        if self._dict is None:
+            self._dict = self._explanation.to_dict()
+        return self._dict
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self):
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+
 class _FreshShortlists:
     """Fresh shortlists computed by one fitted engine, kept per (need id, top).
 
@@ -321,10 +348,11 @@ class _FreshShortlists:
         found = engine.shortlist(need_id, top=top, explain=True)
         rows = []
         for x in found:
-            expl = x.explanation.to_dict() if x.explanation else None
-            rows.append(
-                (int(x.rank), int(x.jobseeker_id), unit_score(x.score), expl, _encode(expl))
-            )
+            # The API sends the JSON, encoded from the dataclass by orjson (the same bytes as
+            # from its dict); the dict itself is only built if a page or an export reads it.
+            expl = _LazyExplanation(x.explanation) if x.explanation else None
+            encoded = _encode(x.explanation) if x.explanation else None
+            rows.append((int(x.rank), int(x.jobseeker_id), unit_score(x.score), expl, encoded))
         if len(self._rows) >= self.max_entries:  # ~0.4 MB each (50 explained candidates)
             self._rows = {}
         self._rows[key] = rows  # dict operations are atomic: no lock needed

@@ -403,3 +403,23 @@ def test_logout_and_password_change_revoke_copied_session_cookies(client, settin
     with engine.connect() as conn:  # only hashes are stored, and none is left for the account
         rows = conn.execute(select(m.WebSession.key_hash, m.WebSession.user_id)).all()
     assert all(len(h) == 64 and h not in str(client.cookies) for h, _ in rows)
+
+
+def test_need_page_computed_now_shows_explanations_and_exports_them(client, territory):
+    """The page and the export read fresh explanations (kept as the engine's objects, turned
+    into dicts only when read) as they read published ones."""
+    assert login(client, territory["candidate_counsellor"]).status_code == 303
+    published = client.get("/besoins/BES0001")
+    fresh = client.get("/besoins/BES0001?frais=1")
+    assert fresh.status_code == 200 and "calcul immédiat" in fresh.text
+    assert "compétence(s) essentielle(s) sur" in fresh.text
+    assert fresh.text.count("compétence(s) essentielle(s) sur") == published.text.count(
+        "compétence(s) essentielle(s) sur"
+    )
+    csv = client.get(
+        "/api/v1/needs/BES0001/shortlist/export?format=csv&fresh=true",
+        headers=bearer(client, territory["candidate_counsellor"]),
+    )
+    assert csv.status_code == 200 and "compétence(s) essentielle(s) sur" in csv.content.decode(
+        "utf-8-sig"
+    )

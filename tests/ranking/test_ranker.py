@@ -106,3 +106,5 @@ def test_explanation_to_dict_equals_asdict(expl):
     """The hand-built ``to_dict`` (no deep copies) gives exactly what ``asdict`` gives."""
     assert expl.to_dict() == dataclasses.asdict(expl)
     assert orjson.dumps(expl.to_dict()) == orjson.dumps(dataclasses.asdict(expl))
+    # the API encodes fresh explanations straight from the dataclass: the same bytes
+    assert orjson.dumps(expl) == orjson.dumps(dataclasses.asdict(expl))
