@@ -528,7 +528,7 @@ def _incremental(
             or [touched_sl.reindex(columns=cols)],
             ignore_index=True,
         )
-        shortlists["spooled"] = shortlists["spooled"].fillna(False).astype(bool)
+        shortlists["spooled"] = shortlists["spooled"].eq(True)  # missing: not spooled
         reserves = pd.concat([touched_res, redo_res], ignore_index=True)
 
         # per jobseeker: affected people's new lists; others completed with new or edited needs

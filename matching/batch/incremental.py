@@ -73,7 +73,7 @@ def scoped_snapshot(
     return replace(snapshot, **out)
 
 
-def scoped_k(k: int, part: int, whole: int, *, margin: float = 4.0, extra: int = 8) -> int:
+def scoped_k(k: int, part: int, whole: int, *, margin: float = 1.5, extra: int = 3) -> int:
     """Retrieval depth for a scoped fit holding ``part`` of ``whole`` candidates.
 
     An engine that ranks only its ``k`` most similar candidates per need would, on a pool

@@ -143,8 +143,9 @@ def _read_frame(engine: Engine, stmt, columns, *, fast: bool | None = None) -> p
     the same values as through SQLAlchemy's rows (``tests/store`` checks it), in a third of the
     time (the snapshot of 100,000 profiles is read at every nightly run).
     """
-    if fast is None:
-        fast = engine.dialect.name == "sqlite"
+    # other drivers return typed values already (and their processors need the column's type
+    # code from the cursor): the fast path is SQLite's only
+    fast = (True if fast is None else fast) and engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         if fast:
             dialect = engine.dialect
