@@ -70,6 +70,19 @@ ABBREVIATIONS: dict[str, str] = {
     "gms": "grande moyenne surface",
     # Service après-vente.
     "sav": "service apres vente",
+    # --- digital jobs (ROME 4.0 M18xx labels spell these out) ---------------------------------
+    # Business intelligence: ROME "Analyste décisionnel - Business Intelligence" (M1851) and
+    # its consultant/developer appellations.
+    "bi": "business intelligence decisionnel",
+    # Intelligence artificielle (French IA, English AI): ROME "Ingénieur / Ingénieure en
+    # Intelligence Artificielle (IA)" (M1889).
+    "ia": "intelligence artificielle",
+    "ai": "intelligence artificielle",
+    # Full-stack developer, written in one word in vacancies; ROME "Développeur / Développeuse
+    # full-stack".
+    "fullstack": "full stack",
+    # Machine-learning operations (MLOps): ROME "Ingénieur / Ingénieure machine learning".
+    "mlops": "machine learning",
     # --- clipped words common in CVs and vacancy titles (French usage, Le Robert "abrév.") ------
     "prepa": "preparateur preparation",
     "prep": "preparateur preparation",
