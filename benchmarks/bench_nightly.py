@@ -255,6 +255,12 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
     )
     print("  étapes (s, médianes) : " + _stages(_median_stages(inc_reports)))
     print("  mémoire max par étape, Go (dont processus principal) : " + inc_mem_stages)
+    print(
+        "  écriture par table (s, dernière exécution) : "
+        + _stages(irep.get("write_detail_s", {}))
+        + f" ; listes reprises telles quelles {irep['counts'].get('needs_copied', 0)}, "
+        f"complétées par leur réserve {irep['counts'].get('needs_completed', 0)}"
+    )
     store.dispose()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
