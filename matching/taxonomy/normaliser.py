@@ -15,12 +15,17 @@ Method (see ``docs/normaliser.md``):
    probability that the label is right;
 4. stage 2 (target level): labels are grouped per target (best and soft-summed probabilities,
    count, best cosine) and, for occupations, compared at fiche level (word/stem cosine and word
-   coverage against the document of all the fiche's labels, fiche profile cosine, head word);
-   fiches close by their label document join the candidates; a second logistic combination
-   gives each candidate's score;
+   coverage against the document of all the fiche's labels, fiche profile cosine, head word,
+   cosine with the fiche definition and with its skills); fiches close by their label document
+   join the candidates; a second logistic combination gives each candidate's score; a phrase
+   with a trade abbreviation is also scored without its expansion and the better variant kept;
 5. a confidence model of "the first candidate is right" and the decision thresholds ("auto" /
    "review" / "unknown") are calibrated on a TUNING split of the referential: unseen titles held
-   out of a temporary index, titles of the index as typed, and junk.
+   out of a temporary index, titles of the index as typed, and junk; separately for phrases
+   equal to one of their first candidate's labels and the others, and so that unseen titles
+   alone reach the wanted precision;
+6. lists longer than five (occupations) continue, after the five most probable fiches, by
+   expected gain (own probability + half the probability of a sibling fiche).
 
 Optionally (occupations only) a context text (a vacancy description) is compared with word TF-IDF
 profiles of the fiches (labels, appellations, definition, access, linked skills) and mixed with
