@@ -1393,7 +1393,7 @@ class Normaliser(BaseEstimator):
             same = np.ones(n, dtype=bool)
         else:
             r, t, e, p, conf, exact, same = self._score_with_context(texts, phrases, contexts, pool)
-        if tail and len(r):
+        if tail and parents is not None and len(r):
             r, t, e, p = _sibling_tail(r, t, e, p, n, top_k, self.keep_by_probability, parents)
         thresholds = self.thresholds_[kind]
         auto_at = np.where(
