@@ -304,6 +304,37 @@ class ExplainTask:
         return len(texts)
 
 
+#: Temporary directories of a run (engine dump, explanation texts): ``<prefix><pid>-<random>``.
+TEMP_PREFIX = "passerelle-nightly-"
+
+
+def remove_stale_files(directory: str | None = None) -> list[str]:
+    """Remove the temporary directories of runs whose process is gone (killed, even ``-9``).
+
+    A run killed at any point leaves its engine dump and explanation texts (up to a few GB at
+    100k jobseekers) in the temporary directory; the next run removes them. Returns the paths
+    removed.
+    """
+    import shutil
+
+    root = Path(directory or tempfile.gettempdir())
+    removed = []
+    for path in root.glob(f"{TEMP_PREFIX}*"):
+        pid = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if not path.is_dir() or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive (or not ours to judge)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(str(path))
+    return removed
+
+
 class TextSpool:
     """Texts (explanations) kept on disk in row order until they are written to the database.
 
@@ -312,7 +343,7 @@ class TextSpool:
     """
 
     def __init__(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="passerelle-texts-")
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
         self.chunks = 0
         self.size = 0
 
@@ -447,7 +478,7 @@ class EngineFile:
 
     def get(self) -> str:
         if self.path is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="passerelle-nightly-")
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
             self.path = str(Path(self._tmp.name) / f"engine-{os.getpid()}.joblib")
             joblib.dump(self.engine, self.path)
         return self.path

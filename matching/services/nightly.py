@@ -52,7 +52,7 @@ from matching.batch import (
     scoped_engine,
 )
 from matching.batch.changes import context_fingerprint, entity_fingerprints, shortlist_changes
-from matching.batch.compute import release_workers
+from matching.batch.compute import release_workers, remove_stale_files
 from matching.batch.incremental import reusable_pairs
 from matching.batch.paths import compute_paths, compute_paths_parallel, path_pairs
 from matching.config import Settings
@@ -1016,6 +1016,7 @@ def run_nightly(
             cleaned = runs_to_clean(store, keep=keep + 1)  # keep: done after publication
             broken_only = [r for r in cleaned if _status(store, r) in ("abandoned", "failed")]
             delete_run_rows(store, broken_only)
+            remove_stale_files()  # temporary files of killed runs (engine dump, explanations)
 
             stage("purge")
             purge = _purge(store, today)

@@ -157,3 +157,17 @@ def test_kill_minus_nine_never_breaks_published_results(settings, engine, db_url
     )
     assert published(engine) == recovered
     print("étapes visées / atteintes / état :", stages_hit)
+
+
+def test_next_run_removes_temporary_files_of_killed_runs(tmp_path):
+    from matching.batch.compute import TEMP_PREFIX, remove_stale_files
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"{TEMP_PREFIX}{dead.pid}-abc"
+    stale.mkdir()
+    (stale / "chunk-000000.pickle").write_bytes(b"x")
+    alive = tmp_path / f"{TEMP_PREFIX}{os.getpid()}-def"
+    alive.mkdir()
+    assert remove_stale_files(str(tmp_path)) == [str(stale)]
+    assert not stale.exists() and alive.exists()
