@@ -298,7 +298,9 @@ def _raw_rows(
 ) -> pd.DataFrame:
     """Many rows of plain numbers, read with the driver's cursor into typed numpy columns."""
     with store.connect() as conn:
-        cur = conn.connection.driver_connection.cursor()  # plain tuples, no Row objects
+        raw = conn.connection.driver_connection
+        assert raw is not None  # a checked-out connection always has its driver connection
+        cur = raw.cursor()  # plain tuples, no Row objects
         try:
             cur.execute(sql, params)
             rows = cur.fetchall()
@@ -533,7 +535,7 @@ def _explanation_texts(shortlists: pd.DataFrame, spool: Any) -> Any:
         if spool is not None and "spooled" in shortlists
         else np.zeros(len(shortlists), bool)
     )
-    it = iter(spool) if spooled.any() else None
+    it = iter(spool) if spool is not None and spooled.any() else iter(())
     for e, from_spool in zip(shortlists["explanation"].tolist(), spooled.tolist(), strict=True):
         yield next(it) if from_spool else _json_text(e)
 

@@ -150,7 +150,9 @@ def _read_frame(engine: Engine, stmt, columns, *, fast: bool | None = None) -> p
         if fast:
             dialect = engine.dialect
             sql = str(stmt.compile(dialect=dialect))
-            cur = conn.connection.driver_connection.cursor()  # plain tuples, no Row objects
+            raw = conn.connection.driver_connection
+            assert raw is not None  # a checked-out connection always has its driver connection
+            cur = raw.cursor()  # plain tuples, no Row objects
             try:
                 rows = cur.execute(sql).fetchall()
             finally:
