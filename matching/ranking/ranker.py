@@ -129,8 +129,56 @@ class LearnedRanker(ClassifierMixin, BaseEstimator):
         return self
 
     def _raw(self, X) -> np.ndarray:
+        """The trees' probability of a positive outcome (``model_.predict_proba(X)[:, 1]``)."""
         check_is_fitted(self, "model_")
-        return self.model_.predict_proba(np.asarray(X, float))[:, 1]
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        parts = self._predict_parts()
+        if parts is None or X.ndim != 2 or X.shape[1] != len(self.reference_):
+            return self.model_.predict_proba(X)[:, 1]
+        return self._raw_direct(X, parts)
+
+    def _raw_direct(self, X: np.ndarray, parts: tuple) -> np.ndarray:
+        """What ``predict_proba`` computes, without its per-call input validation and
+        category tables (a tenth of a served shortlist): the baseline plus every tree's leaf
+        value, added in the same order, then the loss's link."""
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        predictors, bitsets, f_idx_map, baseline = parts
+        raw = np.zeros((len(X), 1), dtype=baseline.dtype, order="F")
+        raw += baseline
+        n_threads = _openmp_effective_n_threads()  # follows threadpoolctl's per-thread limit
+        column = raw[:, 0]
+        for predictor in predictors:
+            column += predictor.predict(X, bitsets, f_idx_map, n_threads)
+        return self.model_._loss.predict_proba(raw)[:, 1]
+
+    def _predict_parts(self) -> tuple | None:
+        """The fitted trees' prediction inputs, or None when this scikit-learn lays them out
+        differently (then ``predict_proba`` serves). Checked once against ``predict_proba`` to
+        the bit on probe rows; not pickled."""
+        if "_parts" not in self.__dict__:
+            parts = None
+            try:
+                model = self.model_
+                if model.n_trees_per_iteration_ == 1 and model._preprocessor is None:
+                    bitsets, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
+                    parts = (
+                        [it[0] for it in model._predictors],
+                        bitsets,
+                        f_idx_map,
+                        model._baseline_prediction,
+                    )
+                    rng = np.random.default_rng(0)
+                    probe = self.reference_[None, :] * rng.uniform(0, 2, (64, len(self.reference_)))
+                    probe = np.ascontiguousarray(probe, dtype=np.float64)
+                    if not np.array_equal(
+                        self._raw_direct(probe, parts), model.predict_proba(probe)[:, 1]
+                    ):
+                        parts = None
+            except (AttributeError, TypeError, ValueError, IndexError, ImportError):
+                parts = None
+            self.__dict__["_parts"] = parts
+        return self.__dict__["_parts"]
 
     def predict_proba(self, X):
         p = self.calibrator_.predict(self._raw(X))
@@ -164,8 +212,9 @@ class LearnedRanker(ClassifierMixin, BaseEstimator):
         return self.__dict__["_thresholds"]
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object's is the live __dict__
         state.pop("_thresholds", None)
+        state.pop("_parts", None)
         return state
 
     def _same_paths(self, values: np.ndarray, cols: np.ndarray) -> np.ndarray:

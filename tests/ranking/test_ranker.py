@@ -108,3 +108,19 @@ def test_explanation_to_dict_equals_asdict(expl):
     assert orjson.dumps(expl.to_dict()) == orjson.dumps(dataclasses.asdict(expl))
     # the API encodes fresh explanations straight from the dataclass: the same bytes
     assert orjson.dumps(expl) == orjson.dumps(dataclasses.asdict(expl))
+
+
+def test_direct_tree_sum_equals_predict_proba_and_pickles_without_caches():
+    """The served path (trees summed directly) gives predict_proba's probabilities to the bit;
+    the caches it builds are neither pickled nor lost by pickling."""
+    import pickle
+
+    model, X = _trained(1)
+    assert model._predict_parts() is not None
+    wide = np.concatenate([X[:500], X[:500] * 3 - 1])  # also far outside the training range
+    np.testing.assert_array_equal(model._raw(wide), model.model_.predict_proba(wide)[:, 1])
+    model._split_thresholds()
+    clone = pickle.loads(pickle.dumps(model))
+    assert "_parts" not in clone.__dict__ and "_thresholds" not in clone.__dict__
+    assert "_parts" in model.__dict__ and "_thresholds" in model.__dict__
+    np.testing.assert_array_equal(clone.predict_score(wide), model.predict_score(wide))
