@@ -35,6 +35,13 @@ EXPERIENCE_WEIGHT, CLOSE_WEIGHT = 0.6, 0.25
 CLOSE_NEIGHBOURS = 3
 
 
+def _l2_rows(m) -> sp.csr_matrix:
+    """Rows scaled to unit L2 norm; an empty matrix (no needs or nobody yet) stays empty,
+    which scikit-learn's ``normalize`` refuses."""
+    m = sp.csr_matrix(m)
+    return m if m.shape[0] == 0 else normalize(m)
+
+
 def _csr(rows, cols, vals, shape) -> sp.csr_matrix:
     m = sp.coo_matrix(
         (np.asarray(vals, np.float32), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))),
@@ -77,7 +84,7 @@ class OccupationGraph(BaseEstimator):
         m = _max_csr(rows, cols, weight, (len(occ), len(referential.skill_index)))
         df = np.asarray((m > 0).sum(axis=0)).ravel()
         idf = np.log((1 + len(occ)) / (1 + df)) + 1
-        m = normalize(m.multiply(idf).tocsr())
+        m = _l2_rows(m.multiply(idf).tocsr())
         sim = (m @ m.T).toarray()
         np.fill_diagonal(sim, 0)
         graph = nx.Graph()
@@ -199,7 +206,7 @@ class SkillVectorizer(TransformerMixin, BaseEstimator):
         w = self.idf_[cols] * np.where(ess, ESSENTIAL_WEIGHT, OPTIONAL_WEIGHT) * level
         shape = (len(need_ids), self.n_features_)
         return {
-            "vectors": normalize(_max_csr(rows, cols, w, shape)),
+            "vectors": _l2_rows(_max_csr(rows, cols, w, shape)),
             "essential": _max_csr(rows[ess], cols[ess], np.ones(ess.sum()), shape),
             "optional": _max_csr(rows[~ess], cols[~ess], np.ones((~ess).sum()), shape),
         }
@@ -248,7 +255,7 @@ class SkillVectorizer(TransformerMixin, BaseEstimator):
         held.data[:] = 1.0
         held.eliminate_zeros()
         return {
-            "vectors": normalize(vectors.tocsr()),
+            "vectors": _l2_rows(vectors.tocsr()),
             "held": held.tocsr(),
             "experience": experience,
         }
@@ -265,7 +272,7 @@ class SkillVectorizer(TransformerMixin, BaseEstimator):
         taught = cs["role"].to_numpy() == "taught"
         shape = (len(course_ids), self.n_features_)
         return {
-            "vectors": normalize(
+            "vectors": _l2_rows(
                 _max_csr(rows[taught], cols[taught], self.idf_[cols[taught]], shape)
             ),
             "taught": _max_csr(rows[taught], cols[taught], np.ones(taught.sum()), shape),
@@ -325,26 +332,34 @@ class TextVectorizer(TransformerMixin, BaseEstimator):
         ).fit(corpus)
         return self
 
-    def transform_needs(self, needs: pd.DataFrame) -> sp.csr_matrix:
+    def _tfidf(self, docs: list[str]) -> sp.csr_matrix:
+        """TF-IDF rows of ``docs``; no documents (no needs or nobody yet) give no rows, which
+        scikit-learn's transformer refuses."""
         check_is_fitted(self, "tfidf_")
-        return self.tfidf_.transform(self._need_docs(needs)).tocsr()
+        if not docs:
+            return sp.csr_matrix((0, len(self.tfidf_.vocabulary_)), dtype=np.float64)
+        return self.tfidf_.transform(docs).tocsr()
+
+    def transform_needs(self, needs: pd.DataFrame) -> sp.csr_matrix:
+        return self._tfidf(self._need_docs(needs))
 
     def transform_jobseekers(self, experiences: pd.DataFrame, jobseeker_ids) -> sp.csr_matrix:
         check_is_fitted(self, "tfidf_")
         labels = self.referential.occupation_labels
+        ids = np.asarray(jobseeker_ids)
+        # only the people asked for (a scoped nightly fit asks for a few of them)
+        mine = experiences[experiences["jobseeker_id"].isin(ids)]
         text = (
-            experiences.assign(label=experiences["code_rome"].map(labels).fillna(""))
+            mine.assign(label=mine["code_rome"].map(labels).fillna(""))
             .groupby("jobseeker_id")["label"]
             .agg(" ".join)
         )
-        docs = text.reindex(np.asarray(jobseeker_ids), fill_value="").astype(str).tolist()
-        return self.tfidf_.transform(docs).tocsr()
+        docs = text.reindex(ids, fill_value="").astype(str).tolist()
+        return self._tfidf(docs)
 
     def transform_courses(self, courses: pd.DataFrame) -> sp.csr_matrix:
-        check_is_fitted(self, "tfidf_")
-        return self.tfidf_.transform(courses["title"].fillna("").tolist()).tocsr()
+        return self._tfidf(courses["title"].fillna("").tolist())
 
     def transform(self, X):
         """Plain texts -> TF-IDF rows (for ad-hoc queries)."""
-        check_is_fitted(self, "tfidf_")
-        return self.tfidf_.transform(list(X)).tocsr()
+        return self._tfidf(list(X))

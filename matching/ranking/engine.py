@@ -250,7 +250,10 @@ class MatchingEngine:
             res = sub.search_all(k_need=self.retrieve_k, k_js=self.retrieve_k_jobseeker)
             need_js, _ = decode_keys(res.need_keys)
             js_need, _ = decode_keys(res.js_keys)
-            self.search_ = (need_js, np.where(js_need >= 0, rows[np.maximum(js_need, 0)], -1))
+            found = js_need >= 0  # (none when no need is open yet)
+            js_rows_need = np.full(js_need.shape, -1, np.int64)
+            js_rows_need[found] = rows[js_need[found]]
+            self.search_ = (need_js, js_rows_need)
         return self.search_
 
     # -- retrieval --------------------------------------------------------------------------------

@@ -179,3 +179,32 @@ def test_learned_ranker_artefact_round_trip_and_tampering(tmp_path, referential,
         load_artefact(path)
     with pytest.raises(ModelArtefactError, match="introuvable"):
         current_artefact(tmp_path, "2020-01-01-deadbeef")
+
+
+@pytest.mark.parametrize("empty", ["needs", "jobseekers", "both"])
+def test_engine_fits_a_new_installation_with_nothing_to_match(referential, crafted, empty):
+    """A fresh installation (no needs yet, or nobody yet) fits and answers with empty lists or
+    a French 'not found', instead of failing in the server's background load."""
+    from dataclasses import replace
+
+    from matching.exceptions import NotFoundError
+
+    snap = crafted
+    if empty in ("needs", "both"):
+        snap = replace(snap, needs=snap.needs.iloc[:0], need_skills=snap.need_skills.iloc[:0])
+    if empty in ("jobseekers", "both"):
+        snap = replace(
+            snap,
+            jobseekers=snap.jobseekers.iloc[:0],
+            jobseeker_skills=snap.jobseeker_skills.iloc[:0],
+        )
+    engine = MatchingEngine(referential=referential).fit(snap)
+    if empty == "jobseekers":
+        assert engine.shortlist(1) == []
+    else:
+        with pytest.raises(NotFoundError, match="introuvable"):
+            engine.shortlist(1)
+    if empty == "needs":
+        assert engine.matches_for_jobseeker(1) == []
+    result = engine.block_results(engine.js_ids_, top_per_need=50, top_per_jobseeker=20)
+    assert all(not v for v in result.shortlists.values())
