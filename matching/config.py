@@ -45,6 +45,14 @@ class Settings(BaseSettings):
         description="Session cookie sent over HTTPS only (set it behind TLS in production).",
     )
     n_jobs: int = Field(default=2, ge=-1)
+    fresh_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Fresh shortlists computed at once per server process (CPU-bound: more threads in "
+            "one process only contend for the interpreter; add processes instead)."
+        ),
+    )
     priority_district_boost: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Re-ranking lever, off (0) by default."
     )

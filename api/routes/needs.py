@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -103,6 +103,7 @@ def update_need(
 )
 async def shortlist(
     ref: str,
+    request: Request,
     fresh: bool = Query(
         False, description="Calculer maintenant au lieu de lire l'exécution nocturne publiée"
     ),
@@ -114,10 +115,14 @@ async def shortlist(
     """Candidats classés (rang, score 0..1, explication : compétences acquises et manquantes
     avec les formations qui les enseignent, contraintes). Références pseudonymes ; le guichet
     voit le nom d'un·e candidat·e une fois proposé·e par un·e conseiller·ère."""
-    if fresh:  # the engine ranks now (10-20 ms of CPU): in the thread pool
-        view = await run_in_threadpool(
-            serving.shortlist_view, store, user, ref, fresh=True, top=top, engines=engines
-        )
+    if fresh:
+        # The engine ranks now (~8 ms of CPU on the demo) in the thread pool, at most
+        # ``fresh_concurrency`` at once per process: twenty threads computing together took
+        # twice the CPU per list (interpreter lock contention), so waiting here is faster.
+        async with request.app.state.fresh_slots:
+            view = await run_in_threadpool(
+                serving.shortlist_view, store, user, ref, fresh=True, top=top, engines=engines
+            )
     else:
         # Published: a few indexed reads and cached rows (~0.3 ms), run on the event loop: a
         # thread-pool hop costs about as much, and twenty threads contending for the GIL stretch

@@ -18,6 +18,7 @@ erasure, a decision or a deactivation shows at once, and every display of a name
 from __future__ import annotations
 
 import functools
+import gc
 import io
 import json
 import threading
@@ -102,6 +103,10 @@ class EngineCache:
                 engine = load_engine(self.settings, referential=self.referential)
                 self._engine = engine.fit(load_snapshot(self.store))
                 self._fingerprint = fp
+                # the engine's objects live until the next refit: out of the collector's full
+                # passes (see api.main.freeze_loaded). A replaced engine is still freed by
+                # reference counting; only objects of its reference cycles, if any, would stay.
+                gc.freeze()
             self._checked = time.monotonic()
         return self._engine
 
