@@ -38,7 +38,9 @@ clients are spread over processes.
     .venv/bin/python benchmarks/bench_api.py [--duration 60] [--clients 20] [--workers 1 2]
         [--fresh-duration 30] [--tool auto|wrk|httpx] [--procs 1] [--db var/passerelle.sqlite]
 
-Exit status 1 when a target is missed.
+Exit status 1 when the published target or the fresh target under ``--clients`` clients (second
+phase) is missed; the computed-every-time phases print their verdicts too (under 20 closed-loop
+clients they measure the saturation of the cores, ~100 computed lists/s on 2 cores).
 """
 
 from __future__ import annotations
@@ -343,7 +345,7 @@ def report(title: str, r: dict) -> None:
     )
 
 
-def bench_workers(args, url, data_dir, workers: int, tmp: Path) -> tuple[dict, dict, dict]:
+def bench_workers(args, url, data_dir, workers: int, tmp: Path) -> tuple[dict, ...]:
     from matching.services.demo import DEMO_PASSWORD
 
     port = free_port()
@@ -376,7 +378,7 @@ def bench_workers(args, url, data_dir, workers: int, tmp: Path) -> tuple[dict, d
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return pub, fresh, cold
+    return pub, fresh, cold, solo
 
 
 def main() -> int:
@@ -405,15 +407,29 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         url, data_dir = demo_database(args, Path(tmp))
         for workers in args.workers:
-            pub, fresh, cold = bench_workers(args, url, data_dir, workers, Path(tmp))
+            pub, fresh, cold, solo = bench_workers(args, url, data_dir, workers, Path(tmp))
             ok_pub = pub["p95"] <= TARGET_P95_MS and pub["errors"] == 0
+            verdicts = {
+                f"{args.clients} clients": fresh,
+                f"{args.clients} clients, chaque fois calculé": cold,
+                "1 client, chaque fois calculé": solo,
+            }
             ok_fresh = fresh["p95"] <= TARGET_FRESH_P95_MS and fresh["errors"] == 0
-            ok_cold = cold["p95"] <= TARGET_FRESH_P95_MS and cold["errors"] == 0
             print(f"objectif liste publiée p95 <= {TARGET_P95_MS:.0f} ms sans erreur "
                   f"({workers} w) : {'atteint' if ok_pub else 'MANQUÉ'}")  # fmt: skip
-            print(f"objectif calcul immédiat p95 <= {TARGET_FRESH_P95_MS:.0f} ms sans erreur "
-                  f"({workers} w) : {'atteint' if ok_fresh else 'MANQUÉ'} ; chaque fois "
-                  f"calculé (indicatif) : {'atteint' if ok_cold else 'manqué'}")  # fmt: skip
+            print(
+                f"objectif calcul immédiat p95 <= {TARGET_FRESH_P95_MS:.0f} ms sans erreur "
+                f"({workers} w) : "
+                + " ; ".join(
+                    f"{name} : "
+                    + (
+                        "atteint"
+                        if r["p95"] <= TARGET_FRESH_P95_MS and not r["errors"]
+                        else "manqué"
+                    )
+                    for name, r in verdicts.items()
+                )
+            )
             ok = ok and ok_pub and ok_fresh
     return 0 if ok else 1
 
