@@ -94,7 +94,8 @@ _explanations = st.builds(
         st.builds(ConstraintCheck, _text, _text, st.booleans(), _text), max_size=3
     ).map(tuple),
     contributions=st.lists(
-        st.builds(Contribution, _text, _text, st.floats(allow_nan=False)), max_size=4
+        st.builds(Contribution, _text, _text, st.floats(allow_nan=False, allow_infinity=False)),
+        max_size=4,
     ).map(tuple),
     ranker=_text,
     summary=_text,
@@ -124,3 +125,16 @@ def test_direct_tree_sum_equals_predict_proba_and_pickles_without_caches():
     assert "_parts" not in clone.__dict__ and "_thresholds" not in clone.__dict__
     assert "_parts" in model.__dict__ and "_thresholds" in model.__dict__
     np.testing.assert_array_equal(clone.predict_score(wide), model.predict_score(wide))
+
+
+@given(_explanations)
+def test_nightly_stored_text_is_json_dumps_of_the_dict(expl):
+    """The nightly run stores explanations encoded by orjson from the dataclasses: the very text
+    ``json.dumps`` gave from their dict (compact, UTF-8 kept), so stored runs stay comparable."""
+    import json
+
+    from matching.batch.compute import explanation_json
+
+    assert explanation_json(expl) == json.dumps(
+        dataclasses.asdict(expl), ensure_ascii=False, separators=(",", ":")
+    )
