@@ -330,18 +330,23 @@ def _word_analyzer(text: str) -> list[str]:
     return toks + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
 
 
-def _fit_fiche_documents(referential: Any) -> tuple[TfidfVectorizer, list[sp.csr_matrix]]:
-    """One word + stem TF-IDF (shared vocabulary and idf, so a phrase is transformed once) over
-    the :data:`FICHE_DOCUMENTS` of every fiche; a (terms x fiches) matrix per document kind."""
-    occ = referential.occupations
+def _fiche_skill_text(referential: Any) -> pd.Series:
+    """Per ROME fiche, the labels of its linked skills joined in one text."""
     skills = referential.skills
     labels = dict(zip(skills["code_ogr"].astype(int), skills["label"], strict=True))
     links = referential.occupation_skills
-    skill_text = (
+    return (
         links.assign(label=links["code_ogr"].astype(int).map(labels).fillna(""))
         .groupby("code_rome")["label"]
         .agg(" ".join)
     )
+
+
+def _fit_fiche_documents(referential: Any) -> tuple[TfidfVectorizer, list[sp.csr_matrix]]:
+    """One word + stem TF-IDF (shared vocabulary and idf, so a phrase is transformed once) over
+    the :data:`FICHE_DOCUMENTS` of every fiche; a (terms x fiches) matrix per document kind."""
+    occ = referential.occupations
+    skill_text = _fiche_skill_text(referential)
     docs = {
         "definition": (occ["definition"].fillna("") + " " + occ["access"].fillna("")).tolist(),
         "skills": occ["code_rome"].map(skill_text).fillna("").tolist(),
@@ -1209,14 +1214,7 @@ class Normaliser(BaseEstimator):
 
     def _fit_profiles(self, referential: Any, job_titles: pd.DataFrame):
         occ = referential.occupations
-        skills = referential.skills
-        labels = dict(zip(skills["code_ogr"].astype(int), skills["label"], strict=True))
-        links = referential.occupation_skills
-        skill_text = (
-            links.assign(label=links["code_ogr"].astype(int).map(labels).fillna(""))
-            .groupby("code_rome")["label"]
-            .agg(" ".join)
-        )
+        skill_text = _fiche_skill_text(referential)
         titles = job_titles.groupby("code_rome")["label"].agg(" ".join)
         docs = (
             occ["label"].fillna("")
