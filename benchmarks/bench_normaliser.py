@@ -4,7 +4,11 @@
    appellations: unseen titles clean and noised, titles of the index as typed, junk).
 1. Held-out appellations (REPORT buckets 0-9, SYNONYME, labels removed from the index), clean and
    per noise type: top-1, top-5, NDCG@10 (sibling fiches 0.5), share and precision of "auto".
-2. Known titles (REPORT appellations, indexed) typed clean and with each noise: the everyday case.
+   Noised variants that are another fiche's label once normalised are that fiche's title, not
+   a noised version of theirs: left out (as in the tuning phrases); how many per set is
+   printed, and so are the figures with them (the earlier protocol), for comparison.
+2. Known titles (REPORT appellations, indexed) typed clean and with each noise: the everyday case
+   (same rule for ambiguous variants).
 3. Real France Travail offers (``../shared/data/france_travail_offres``, read in place): title
    only, then title + description; the mix weight is chosen on the TUNING half, figures are
    printed for both halves (the REPORT half is the one to quote); the character n-gram TF-IDF
@@ -40,6 +44,7 @@ from matching.evaluation.normaliser_eval import (
     fit_for_evaluation,
     heldout_phrases,
     load_offers,
+    mark_ambiguous,
     seen_phrases,
     tune_context_weight,
 )
@@ -68,6 +73,24 @@ def _print_rows(title, rows):
             f"{r.name:<28}{r.n:>7}{r.top1:>8.3f}{r.top5:>8.3f}{r.ndcg10:>9.3f}"
             f"{100 * r.auto_share:>7.1f}%{r.auto_precision:>11.3f}"
         )
+
+
+def _print_ambiguous(normaliser: Normaliser, ref, phrases, title: str) -> None:
+    """Figures without the ambiguous noised variants (the protocol), how many were dropped per
+    set, and the figures with them (the earlier protocol)."""
+    phrases = mark_ambiguous(normaliser, phrases)
+    results = normaliser.normalise_batch(phrases["phrase"].tolist(), kind="occupation", top_k=10)
+    dropped = phrases.groupby("noise", sort=False)["ambiguous"].sum()
+    _print_rows(title, evaluate_heldout(normaliser, ref, phrases, results=results))
+    print(
+        "  Variantes bruitées écartées (libellé indexé d'une autre fiche une fois normalisées) : "
+        + ", ".join(f"{k} {int(v)}" for k, v in dropped.items())
+        + f" ; total {int(dropped.sum())}"
+    )
+    _print_rows(
+        "  … les mêmes, variantes ambiguës comprises (protocole précédent)",
+        evaluate_heldout(normaliser, ref, phrases, results=results, drop_ambiguous=False),
+    )
 
 
 def main() -> None:
@@ -123,18 +146,25 @@ def main() -> None:
             for name, v in est.tuning_sets_["occupation"].items()
         ],
     )
-    phrases = heldout_phrases(ref)
-    _print_rows(
+    print(
+        "Phrases de réglage bruitées écartées (libellé d'une autre fiche) : "
+        + str(est.tuning_dropped_["occupation"])
+    )
+    _print_ambiguous(
+        est,
+        ref,
+        heldout_phrases(ref),
         "RAPPORT — appellations tenues à l'écart (REPORT 0-9, absentes de l'index) → fiche",
-        evaluate_heldout(est, ref, phrases),
     )
     del est
 
     # 2. known titles, and real offers -----------------------------------------------------------
     full = Normaliser(kinds=("occupation",), n_jobs=args.n_jobs).fit(ref)
-    _print_rows(
+    _print_ambiguous(
+        full,
+        ref,
+        seen_phrases(ref),
         "RAPPORT — titres connus (appellations REPORT 0-9, indexées) tapés → fiche",
-        evaluate_heldout(full, ref, seen_phrases(ref)),
     )
     if not OFFERS_DIR.exists():
         print(f"\nOffres réelles : {OFFERS_DIR} absent, évaluation sautée.")

@@ -13,6 +13,12 @@ Real offers: the France Travail vacancies of ``../shared/data/france_travail_off
 ROME 4.0 code the agency assigned. They are split by a hash of the offer id: the TUNING half picks
 the title/description mix weight, the REPORT half is reported. Files are read, never copied.
 
+Ambiguous noised variants: a noised phrase that, once normalised, equals an indexed label of
+another fiche (a truncation above all: "Chef de rayon" cut from a longer title) is that other
+title, not a noised version of its own; :func:`mark_ambiguous` flags them with the rule
+:meth:`~matching.taxonomy.normaliser.Normaliser.ambiguous_variants` also applies to the tuning
+phrases, and :func:`evaluate_heldout` leaves them out (``drop_ambiguous=True``).
+
 Metrics: top-1 and top-5 accuracy, NDCG@10 with partial credit 0.5 for a sibling fiche (same
 ``code_rome_v3`` parent), share of automatic decisions and their precision.
 """
@@ -89,6 +95,19 @@ def seen_phrases(referential: Any, *, random_state: int = 43) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["phrase", "code_rome", "noise"])
 
 
+def mark_ambiguous(normaliser: Normaliser, phrases: pd.DataFrame) -> pd.DataFrame:
+    """``phrases`` with a boolean column ``ambiguous``: noised variants that, once normalised,
+    are an indexed label of another fiche than theirs in ``normaliser`` (the normaliser the set
+    is asked to). Clean phrases are never flagged."""
+    noised = (phrases["noise"] != "clean").to_numpy()
+    flag = np.zeros(len(phrases), dtype=bool)
+    if noised.any():
+        flag[noised] = normaliser.ambiguous_variants(
+            phrases.loc[noised, "phrase"].tolist(), phrases.loc[noised, "code_rome"].tolist()
+        )
+    return phrases.assign(ambiguous=flag)
+
+
 def fit_for_evaluation(referential: Any, **params: Any) -> Normaliser:
     """Occupation normaliser fitted without the labels of the REPORT appellations."""
     params.setdefault("kinds", ("occupation",))
@@ -159,9 +178,32 @@ def score_results(
 
 
 def evaluate_heldout(
-    normaliser: Normaliser, referential: Any, phrases: pd.DataFrame
+    normaliser: Normaliser,
+    referential: Any,
+    phrases: pd.DataFrame,
+    *,
+    drop_ambiguous: bool = True,
+    results: list[NormalisationResult] | None = None,
 ) -> list[EvalRow]:
-    """Figures on the held-out appellations, overall and per noise type."""
+    """Figures on a set of titles (held-out or known), overall and per noise type.
+
+    Parameters
+    ----------
+    normaliser : Normaliser
+    referential : Referential
+    phrases : pandas.DataFrame
+        Columns phrase, code_rome, noise (and ``ambiguous``, else computed by
+        :func:`mark_ambiguous`).
+    drop_ambiguous : bool, default True
+        Leave out the noised variants that are another fiche's label once normalised (the
+        evaluation rule; ``False`` gives the figures of the earlier protocol).
+    results : list of NormalisationResult, optional
+        Results of ``normaliser`` on ``phrases`` (top 10) when already computed.
+
+    Returns
+    -------
+    list of EvalRow
+    """
     parent = dict(
         zip(
             referential.occupations["code_rome"],
@@ -169,7 +211,16 @@ def evaluate_heldout(
             strict=True,
         )
     )
-    results = normaliser.normalise_batch(phrases["phrase"].tolist(), kind="occupation", top_k=10)
+    if "ambiguous" not in phrases:
+        phrases = mark_ambiguous(normaliser, phrases)
+    if results is None:
+        results = normaliser.normalise_batch(
+            phrases["phrase"].tolist(), kind="occupation", top_k=10
+        )
+    if drop_ambiguous:
+        keep = ~phrases["ambiguous"].to_numpy()
+        phrases = phrases[keep].reset_index(drop=True)
+        results = [r for r, k in zip(results, keep, strict=True) if k]
     rows = []
     for noise in ["clean", *NOISE_TYPES]:
         mask = (phrases["noise"] == noise).to_numpy()

@@ -22,8 +22,8 @@ Method (see ``docs/normaliser.md``):
 5. a confidence model of "the first candidate is right" and the decision thresholds ("auto" /
    "review" / "unknown") are calibrated on a TUNING split of the referential: unseen titles held
    out of a temporary index, titles of the index as typed, and junk; separately for phrases
-   equal to one of their first candidate's labels and the others, and so that unseen titles
-   alone reach the wanted precision;
+   equal to one of their first candidate's labels and the others; noised variants that are
+   another target's label once normalised stand for that target and are left out;
 6. lists longer than five (occupations) continue, after the five most probable fiches, by
    expected gain (own probability + half the probability of a sibling fiche).
 
@@ -315,6 +315,49 @@ def _entries_without(
         origin=entries.origin[keep],
         links=entries.links[keep],
     )
+
+
+def ambiguous_variant_mask(
+    texts: Sequence[str], gold: Sequence[Any] | np.ndarray, label_text, label_target
+) -> np.ndarray:
+    """Phrases that, once normalised, ARE an indexed label of another target.
+
+    The evaluation rule for noised variants (the same for the tuning phrases of :meth:`fit` and
+    for the reported sets): a variant whose normalised text equals a label of another target
+    and of none of its own target's labels is no longer a noised version of its title, it is
+    that other title (a counsellor who types "Chef de rayon" means the fiche labelled so,
+    whatever longer title the truncation came from). Such variants are dropped.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Normalised texts (:func:`~matching.taxonomy.text.normalise_text`) of the phrases.
+    gold : sequence
+        The target each phrase stands for (same key as ``label_target``).
+    label_text, label_target : array-like
+        Normalised text and target of every indexed label.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True for the phrases to drop.
+
+    Examples
+    --------
+    >>> ambiguous_variant_mask(
+    ...     ["chef rayon", "chef rayon", "chef"], ["A", "B", "A"],
+    ...     ["chef rayon", "chef rayon frais"], ["B", "A"],
+    ... ).tolist()
+    [True, False, False]
+    """
+    owners: dict[str, set] = {}
+    for t, g in zip(label_text, label_target, strict=True):
+        owners.setdefault(t, set()).add(g)
+    out = np.zeros(len(texts), dtype=bool)
+    for i, (t, g) in enumerate(zip(texts, gold, strict=True)):
+        who = owners.get(t)
+        out[i] = who is not None and g not in who
+    return out
 
 
 def _stem_analyzer(text: str) -> list[str]:
@@ -684,11 +727,37 @@ def _top_k(r, t, e, p, n_rows: int, k: int):
     return r[keep], t[keep], e[keep], p[keep], order[keep]
 
 
-def _confidence_features(
-    r: np.ndarray, p: np.ndarray, feats: np.ndarray, n_rows: int
+def _exact_first(
+    r: np.ndarray, e: np.ndarray, n_rows: int, label_text: np.ndarray, texts, alt_rows, alt
 ) -> np.ndarray:
-    """Per row: best score, its lead over the second, and the target features of the first
-    candidate (zeros for rows without candidates). ``feats`` is aligned with ``r``."""
+    """Per row: the phrase IS the label its first candidate matched, once normalised (its
+    expanded or, when that one was kept, unexpanded text). Text equality, not a char cosine of
+    1: with the common n-grams left out of the shortlist TF-IDF ("technicien", "responsable"),
+    "technicien geologue" has the same vector as "geologue"."""
+    out = np.zeros(n_rows, dtype=bool)
+    starts = np.searchsorted(r, np.arange(n_rows))
+    has = starts < len(r)
+    has[has] = r[starts[has]] == np.flatnonzero(has)
+    rows = np.flatnonzero(has)
+    first = e[starts[rows]]
+    ok = first >= 0
+    rows, first = rows[ok], first[ok]
+    matched = label_text[first]
+    typed = np.asarray(texts, dtype=object)[:n_rows][rows]
+    out[rows] = matched == typed
+    if alt_rows:
+        other = np.full(n_rows, None, dtype=object)
+        other[np.asarray(alt_rows, dtype=np.int64)] = np.asarray(alt, dtype=object)
+        out[rows] |= matched == other[rows]
+    return out
+
+
+def _confidence_features(
+    r: np.ndarray, p: np.ndarray, feats: np.ndarray, n_rows: int, exact: np.ndarray
+) -> np.ndarray:
+    """Per row: best score, its lead over the second, the target features of the first
+    candidate (zeros for rows without candidates) and whether the phrase is the label its first
+    candidate matched (``exact``, see :func:`_exact_first`). ``feats`` is aligned with ``r``."""
     out = np.zeros((n_rows, 3 + feats.shape[1]))
     starts = np.searchsorted(r, np.arange(n_rows))
     ends = np.searchsorted(r, np.arange(n_rows), side="right")
@@ -698,10 +767,9 @@ def _confidence_features(
     out[has, 1] = out[has, 0]
     out[two, 1] = p[starts[two]] - p[starts[two] + 1]
     out[has, 2:-1] = feats[starts[has]]
-    # the phrase IS a label of the first candidate once normalised (char cosine 1): a title of
-    # the referential typed as such, a step a linear model of the cosine cannot draw; the last
-    # column, also used to choose the automatic threshold ("auto_exact")
-    out[has, -1] = feats[starts[has], 3] >= 0.9999
+    # a title of the referential typed as such: a step a linear model of the scores cannot
+    # draw; also the stratum of the automatic threshold ("auto_exact")
+    out[:, -1] = exact
     return out
 
 
@@ -846,10 +914,12 @@ class Normaliser(BaseEstimator):
         is right)`` (siblings share the ROME v3 parent, :data:`SIBLING_GAIN`), so a list of ten
         shows the family of the likely fiches rather than unrelated low-probability ones; their
         ``score`` stays their own probability (not sorted there).
-    strict_unseen : bool, default True
+    strict_unseen : bool, default False
         Occupations: the automatic threshold must also give ``auto_precision`` on the unseen
         tuning titles alone (not only on the tuning mixture, where titles of the index typed
-        as such are easy); fewer automatic decisions, none of them a guess.
+        as such are easy). Needed while truncations equal to another fiche's label counted as
+        unseen titles; since those are dropped (:func:`ambiguous_variant_mask`) and "exact"
+        means text equality, every tuning set holds the precision without it.
     ranker : {"logistic", "boosting"}, default "logistic"
         Model of the fiche-level stage (boosting is optimistic in sample and was no better on
         held-out data, see ``docs/normaliser.md``; kept for experiments).
@@ -881,6 +951,9 @@ class Normaliser(BaseEstimator):
     tuning_sets_ : dict
         Per kind, the same figures per tuning set ("unseen clean", "unseen typo"..., "seen
         clean", "seen noised", "junk").
+    tuning_dropped_ : dict
+        Per kind and tuning set, the noised variants dropped because they are another
+        target's label once normalised (:func:`ambiguous_variant_mask`).
     profiles_ : tuple or None
         Word TF-IDF vectoriser and fiche profile matrix for context texts.
     referential_hash_ : str
@@ -904,7 +977,7 @@ class Normaliser(BaseEstimator):
         esco_languages: tuple[str, ...] = ("fr",),
         doc_candidates: int = 10,
         keep_by_probability: int = 5,
-        strict_unseen: bool = True,
+        strict_unseen: bool = False,
         ranker: str = "logistic",
         random_state: int = 0,
         n_jobs: int = 1,
@@ -1010,6 +1083,7 @@ class Normaliser(BaseEstimator):
         self.thresholds_: dict[str, dict[str, float]] = {}
         self.tuning_report_: dict[str, dict[str, float]] = {}
         self.tuning_sets_: dict[str, dict[str, dict[str, float]]] = {}
+        self.tuning_dropped_: dict[str, dict[str, int]] = {}
         for kind in self.kinds:
             entries = _build_entries(
                 kind, referential, job_titles, self.esco_relations, self.esco_languages
@@ -1076,6 +1150,7 @@ class Normaliser(BaseEstimator):
                 workers=workers,
             )
             r, t, e, p, tf = _best_variant(n, alt_rows, r, t, e, p, tf)
+            exact_text = _exact_first(r, e, n, tune_index.entries.text, texts, alt_rows, alt)
             starts = np.searchsorted(r, np.arange(n))
             has = starts < len(r)
             has[has] = r[starts[has]] == np.flatnonzero(has)
@@ -1084,13 +1159,13 @@ class Normaliser(BaseEstimator):
             top1[has] = t[starts[has]] == gold[has]
             np.logical_or.at(top5, r, t == gold[r])
             # confidence that the first candidate is right, from its score and its lead
-            cfeats = _confidence_features(r, p, tf, n)
+            cfeats = _confidence_features(r, p, tf, n, exact_text)
             confidence = LogisticRegression(C=1.0, max_iter=2000).fit(cfeats, top1)
             conf = _predict(confidence, cfeats)
             # calibrated on the whole tuning mixture (titles of the referential as typed, unseen
             # titles, junk), separately for phrases equal to a label of their first candidate
-            # once normalised ("exact") and the others; in each, the unseen titles must reach
-            # the precision on their own too (``strict_unseen``)
+            # once normalised ("exact") and the others; with ``strict_unseen``, the unseen titles
+            # must reach the precision on their own too in each
             unseen = np.char.startswith(sets.astype(str), "unseen") if self.strict_unseen else None
             exact = cfeats[:, -1] > 0.5
             review, auto = calibrate_thresholds(
@@ -1196,6 +1271,19 @@ class Normaliser(BaseEstimator):
                 phrases += [label, noisy_variant(label, noise, rng)]
                 golds += [g, g]
                 sets += ["seen clean", "seen noised"]
+        # noised variants that ARE another target's label once normalised stand for that target,
+        # not for their title: dropped (the same rule as the reported sets)
+        sets_a = np.asarray(sets, dtype=object)
+        noised = np.array([not s.endswith("clean") for s in sets], dtype=bool)
+        drop = noised & ambiguous_variant_mask(
+            [normalise_text(p) for p in phrases], golds, tune_entries.text, tune_entries.target
+        )
+        self.tuning_dropped_[kind] = {
+            name: int((drop & (sets_a == name)).sum()) for name in dict.fromkeys(sets)
+        }
+        phrases = [p for p, d in zip(phrases, drop, strict=True) if not d]
+        golds = [g for g, d in zip(golds, drop, strict=True) if not d]
+        sets = sets_a[~drop].tolist()
         # junk phrases: letters with no meaning, the lower tail of scores ("unknown")
         n_junk = max(20, len(phrases) // 20)
         alphabet = np.array(list("abcdefghijklmnopqrstuvwxyz     "))
@@ -1346,6 +1434,36 @@ class Normaliser(BaseEstimator):
             code_rome=rome,
         )
 
+    def ambiguous_variants(
+        self, phrases: Sequence[str], codes: Sequence[Any], *, kind: str = "occupation"
+    ) -> np.ndarray:
+        """Which ``phrases`` are, once normalised, a label of another code than theirs in this
+        normaliser's index (see :func:`ambiguous_variant_mask`): the evaluation drops such
+        noised variants.
+
+        Parameters
+        ----------
+        phrases : sequence of str
+            Phrases as typed.
+        codes : sequence
+            The code each phrase stands for (``code_rome`` for occupations).
+        kind : {"occupation", "job_title", "skill"}, default "occupation"
+
+        Returns
+        -------
+        numpy.ndarray of bool
+        """
+        check_is_fitted(self, "indexes_")
+        if kind not in self.indexes_:
+            raise ValidationError(f"kind : attendu un de {tuple(self.indexes_)}, reçu {kind!r}")
+        ent = self.indexes_[kind].entries
+        return ambiguous_variant_mask(
+            [normalise_text(p) for p in phrases],
+            [str(c) for c in codes],
+            ent.text,
+            [str(c) for c in ent.target_code[ent.target]],
+        )
+
     def score_matrix(self, phrases: Sequence[str], *, kind: str = "occupation"):
         """Candidate targets and scores: ``(rows, target_rows, entry_rows, score)``."""
         check_is_fitted(self, "indexes_")
@@ -1373,7 +1491,8 @@ class Normaliser(BaseEstimator):
         r, t, e, p, tf = _best_variant(n, alt_rows, r, t, e, p, tf)
         if len(r) == 0:
             return r, t, e, p, np.zeros(n), np.zeros(n, dtype=bool)
-        cfeats = _confidence_features(r, p, tf, n)
+        exact = _exact_first(r, e, n, self.indexes_[kind].entries.text, texts, alt_rows, alt)
+        cfeats = _confidence_features(r, p, tf, n, exact)
         conf = _predict(self.confidences_[kind], cfeats)
         return r, t, e, p, conf, cfeats[:, -1] > 0.5
 
@@ -1473,8 +1592,9 @@ def _manifest_hash(manifest: dict) -> str:
 # --- process-wide cache -----------------------------------------------------------------------
 #: Version of the fitted object's layout: a cache file written by another version of this module
 #: is never loaded (2: fiche-level stage and confidence model; 3: "exact" stratum of the
-#: decisions; 4: fiche definition and skills documents).
-CACHE_FORMAT = 4
+#: decisions; 4: fiche definition and skills documents; 5: "exact" by text equality, ambiguous
+#: noised variants out of the tuning phrases, no unseen-only threshold).
+CACHE_FORMAT = 5
 
 
 @lru_cache(maxsize=4)

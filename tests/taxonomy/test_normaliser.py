@@ -6,7 +6,10 @@ import pickle
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -15,6 +18,8 @@ from matching.taxonomy.normaliser import (
     Candidate,
     NormalisationResult,
     Normaliser,
+    _exact_first,
+    ambiguous_variant_mask,
     calibrate_thresholds,
     get_normaliser,
 )
@@ -270,6 +275,14 @@ def test_crafted_business_desk_phrases(full_normaliser, referential):
 
 
 @pytest.mark.slow
+def test_known_titles_typed_exactly_are_accepted_automatically(full_normaliser):
+    for phrase, code in (("cariste", "N1101"), ("préparateur de commandes", "N1103")):
+        res = full_normaliser.normalise(phrase)
+        assert res.candidates[0].code == code
+        assert res.decision == "auto", phrase
+
+
+@pytest.mark.slow
 def test_get_normaliser_persists_and_reloads(tmp_path, referential):
     from matching.config import REFERENTIAL_DIR
     from matching.taxonomy.normaliser import _cached_normaliser
@@ -323,3 +336,70 @@ def test_esco_labels_never_bring_a_held_out_title_back(referential):
     titles = toy.job_titles[toy.job_titles["code_ogr"].astype(int).isin(held)]
     held_text = {normalise_text(x) for x in titles["label"]} - set(ent.text[ent.origin == 0])
     assert not held_text & set(ent.text)
+
+
+# --- ambiguous noised variants, "exact" phrases -----------------------------------------------
+def test_a_truncation_equal_to_another_fiche_label_is_dropped_not_its_own_label():
+    label_text = ["chef rayon", "chef rayon frais", "cariste", "cariste"]
+    label_target = ["D1502", "D1505", "N1101", "N1105"]
+    drop = ambiguous_variant_mask(
+        ["chef rayon", "chef rayon", "cariste", "chef", "cariste"],
+        ["D1505", "D1502", "N1101", "D1505", "D1503"],
+        label_text,
+        label_target,
+    )
+    # cut from "chef rayon frais" it now says "chef rayon", the label of D1502: that fiche's
+    # title; the label of its own fiche, a label of two fiches including its own, and a text
+    # that is nobody's label stay; a label of two other fiches goes
+    assert drop.tolist() == [True, False, False, False, True]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "a b"]), st.sampled_from(["X", "Y", "Z"])),
+        max_size=8,
+    ),
+    st.lists(st.tuples(st.sampled_from(["a", "b", "d"]), st.sampled_from(["X", "Y"])), max_size=8),
+)
+def test_only_phrases_that_are_exactly_another_targets_label_are_dropped(labels, phrases):
+    texts = [p for p, _ in phrases]
+    gold = [g for _, g in phrases]
+    drop = ambiguous_variant_mask(texts, gold, [t for t, _ in labels], [g for _, g in labels])
+    owners: dict[str, set[str]] = {}
+    for t, g in labels:
+        owners.setdefault(t, set()).add(g)
+    for (t, g), d in zip(phrases, drop, strict=True):
+        assert d == (t in owners and g not in owners[t])
+
+
+def test_evaluation_flags_noised_variants_only_with_the_normalisers_index(toy_normaliser):
+    from matching.evaluation.normaliser_eval import mark_ambiguous
+
+    phrases = pd.DataFrame(
+        {
+            # "Cariste" is the label of N1101: as a truncation of a N1105 title it is that
+            # fiche's title; asked clean for N1105 (a gold error, not a variant) it stays
+            "phrase": ["Cariste", "Cariste", "Cariste", "Agent de nettoyage"],
+            "code_rome": ["N1105", "N1101", "N1105", "K2204"],
+            "noise": ["truncation", "truncation", "clean", "typo"],
+        }
+    )
+    flagged = mark_ambiguous(toy_normaliser, phrases)["ambiguous"].tolist()
+    assert flagged[:3] == [True, False, False]
+
+
+def test_tuning_phrases_leave_out_the_ambiguous_variants(toy_normaliser):
+    dropped = toy_normaliser.tuning_dropped_["occupation"]
+    assert set(dropped) == set(toy_normaliser.tuning_sets_["occupation"]) - {"junk"}
+    assert dropped["unseen clean"] == dropped["seen clean"] == 0
+    assert dropped["unseen truncation"] > 0  # cut titles that are another fiche's label
+
+
+def test_exact_means_the_typed_text_is_the_matched_label_not_a_cosine_of_one():
+    label_text = np.array(["geologue", "technicien geologue", "cariste cace"], dtype=object)
+    # rows 0, 1, 2 (sorted), first candidates' entries 0, 1 and 2; row 2 was kept unexpanded
+    r = np.array([0, 0, 1, 2])
+    e = np.array([0, 1, 1, 2])
+    texts = ["technicien geologue", "technicien geologue", "cariste cace chariot"]
+    exact = _exact_first(r, e, 3, label_text, texts, [2], ["cariste cace"])
+    assert exact.tolist() == [False, True, True]
