@@ -110,8 +110,8 @@ def load_audit_data(
         sl_rows = (
             conn.execute(
                 select(
-                    m.RunShortlist.need_id, m.RunShortlist.jobseeker_id, m.RunShortlist.rank
-                ).where(m.RunShortlist.run_id == run_id)
+                    m.RunShortlist.need_id, m.RunShortlist.jobseeker_id, m.shortlist_rank()
+                ).where(m.visible_at(m.RunShortlist, run_id))
             ).all()
             if run_id is not None
             else []

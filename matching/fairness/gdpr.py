@@ -12,7 +12,7 @@ Rules (also stated for the partnership in ``docs/registre-des-traitements.md``)
   count). Idempotent (a second call the same day finds nobody) and fast (one candidate query,
   set-based deletes).
 * **Removal from results**: the people purged or erased are removed *at once* from every run's
-  rows (shortlists — ranks renumbered so no gap shows —, per-jobseeker lists, training paths,
+  rows (shortlists — ranks are positions, so no gap shows —, per-jobseeker lists, training paths,
   fingerprints) and from the run reports; the published run's context is invalidated so the next
   nightly run is a full recomputation in which their places go to the next candidates.
 * **Audit log**: earlier entries about a removed person are kept (accountability of the users'
@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from matching.exceptions import NotFoundError
 from matching.store import models as m
@@ -171,46 +171,6 @@ def _aggregate_outcomes(conn: Connection, ids: list[int]) -> int:
     return sum(counts.values())
 
 
-def _renumber_shortlists(conn: Connection, touched: set[tuple[int, int]]) -> None:
-    """Close rank gaps left by deleted rows (two passes through negative ranks: the primary key
-    (run, need, rank) never sees a duplicate, on SQLite or PostgreSQL)."""
-    sl = m.RunShortlist
-    by_run: dict[int, list[int]] = {}
-    for run_id, need_id in touched:
-        by_run.setdefault(run_id, []).append(need_id)
-    for run_id, need_ids in by_run.items():
-        for part in _chunks(sorted(need_ids)):
-            rows = conn.execute(
-                select(sl.need_id, sl.rank)
-                .where(sl.run_id == run_id, sl.need_id.in_(part))
-                .order_by(sl.need_id, sl.rank)
-            ).all()
-            moves = []
-            expected: dict[int, int] = {}
-            for need_id, rank in rows:
-                new = expected.get(need_id, 0) + 1
-                expected[need_id] = new
-                if new != rank:
-                    moves.append({"n": need_id, "old": rank, "new": -new})
-            if not moves:
-                continue
-            conn.execute(
-                update(sl)
-                .where(
-                    sl.run_id == run_id,
-                    sl.need_id == bindparam("n"),
-                    sl.rank == bindparam("old"),
-                )
-                .values(rank=bindparam("new")),
-                moves,
-            )
-            conn.execute(
-                update(sl)
-                .where(sl.run_id == run_id, sl.need_id.in_(part), sl.rank < 0)
-                .values(rank=-sl.rank)
-            )
-
-
 def _scrub_reports(conn: Connection, ids: set[int], *, today: date) -> None:
     """Remove the people from run reports and invalidate the published run's baseline."""
     published = conn.execute(select(m.Publication.run_id).where(m.Publication.id == 1)).scalar()
@@ -237,7 +197,7 @@ def remove_jobseekers(conn: Connection, ids: list[int], *, today: date) -> tuple
     """Delete everything held on these people; return (outcomes aggregated, run rows removed).
 
     Decisions are first added to ``outcome_aggregates``; run rows are removed from every run
-    (shortlist ranks renumbered), run reports scrubbed, audit entries detached.
+    (ranks are positions in a list, so the lists close up by themselves), run reports scrubbed, audit entries detached.
     """
     if not ids:
         return 0, 0
@@ -248,16 +208,7 @@ def remove_jobseekers(conn: Connection, ids: list[int], *, today: date) -> tuple
             conn.execute(select(m.Jobseeker.ref).where(m.Jobseeker.id.in_(part))).scalars().all()
         )
     run_rows = 0
-    touched: set[tuple[int, int]] = set()
     for part in _chunks(ids):
-        touched |= {
-            (int(r), int(n))
-            for r, n in conn.execute(
-                select(m.RunShortlist.run_id, m.RunShortlist.need_id)
-                .where(m.RunShortlist.jobseeker_id.in_(part))
-                .distinct()
-            ).all()
-        }
         for model in RUN_TABLES:
             run_rows += conn.execute(delete(model).where(model.jobseeker_id.in_(part))).rowcount
         run_rows += conn.execute(
@@ -274,7 +225,6 @@ def remove_jobseekers(conn: Connection, ids: list[int], *, today: date) -> tuple
             .where(m.AuditEntry.entity == "jobseeker", m.AuditEntry.entity_ref.in_(part))
             .values(entity_ref=ERASED_REF, detail="")
         )
-    _renumber_shortlists(conn, touched)
     _scrub_reports(conn, set(ids), today=today)
     return aggregated, run_rows
 
@@ -475,30 +425,42 @@ def export_jobseeker(engine: Engine, ref: str, *, skill_labels: dict | None = No
             "parcours": [],
         }
         if run_id is not None:
+            sl = m.RunShortlist
+            # the person's rank in each list: over the whole lists holding them
+            their_needs = select(sl.need_id).where(sl.jobseeker_id == jid, m.visible_at(sl, run_id))
+            lists = (
+                select(sl.need_id, sl.jobseeker_id, sl.score, sl.explanation, m.shortlist_rank())
+                .where(sl.need_id.in_(their_needs), m.visible_at(sl, run_id))
+                .subquery()
+            )
             published["listes"] = _rows(
                 conn,
                 select(
                     m.Need.ref.label("besoin"),
                     m.Need.title_typed.label("intitule"),
-                    m.RunShortlist.rank.label("rang"),
-                    m.RunShortlist.score,
-                    m.RunShortlist.explanation.label("explication"),
+                    lists.c.rank.label("rang"),
+                    lists.c.score,
+                    lists.c.explanation.label("explication"),
                 )
-                .join(m.Need, m.Need.id == m.RunShortlist.need_id)
-                .where(m.RunShortlist.run_id == run_id, m.RunShortlist.jobseeker_id == jid)
-                .order_by(m.RunShortlist.rank, m.Need.ref),
+                .join(m.Need, m.Need.id == lists.c.need_id)
+                .where(lists.c.jobseeker_id == jid)
+                .order_by(lists.c.rank, m.Need.ref),
+            )
+            mine = (
+                select(m.RunMatch.need_id, m.RunMatch.score, m.match_rank())
+                .where(m.RunMatch.jobseeker_id == jid, m.visible_at(m.RunMatch, run_id))
+                .subquery()
             )
             published["besoins"] = _rows(
                 conn,
                 select(
                     m.Need.ref.label("besoin"),
                     m.Need.title_typed.label("intitule"),
-                    m.RunMatch.rank.label("rang"),
-                    m.RunMatch.score,
+                    mine.c.rank.label("rang"),
+                    mine.c.score,
                 )
-                .join(m.Need, m.Need.id == m.RunMatch.need_id)
-                .where(m.RunMatch.run_id == run_id, m.RunMatch.jobseeker_id == jid)
-                .order_by(m.RunMatch.rank),
+                .join(m.Need, m.Need.id == mine.c.need_id)
+                .order_by(mine.c.rank),
             )
             published["parcours"] = _rows(
                 conn,
@@ -508,7 +470,7 @@ def export_jobseeker(engine: Engine, ref: str, *, skill_labels: dict | None = No
                     m.RunPath.path.label("parcours"),
                 )
                 .join(m.Need, m.Need.id == m.RunPath.need_id)
-                .where(m.RunPath.run_id == run_id, m.RunPath.jobseeker_id == jid)
+                .where(m.RunPath.jobseeker_id == jid, m.visible_at(m.RunPath, run_id))
                 .order_by(m.Need.ref),
             )
     return {

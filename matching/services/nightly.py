@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy import Engine, delete, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from matching.batch import (
@@ -237,46 +237,70 @@ def _read(conn, sql: str, params: dict, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(dict(zip(columns, cols, strict=True)))
 
 
+def ranked(df: pd.DataFrame, *, group: str, member: str) -> pd.DataFrame:
+    """``df`` sorted into its lists (score descending, ties by ``member`` ascending: the order of
+    :func:`matching.batch.compute.top_k`) with the 1-based ``rank`` that order gives."""
+    if df.empty:
+        return df.assign(rank=pd.Series(dtype=np.int64))
+    order = np.lexsort(
+        (
+            df[member].to_numpy(np.int64),
+            -df["score"].to_numpy(np.float64),
+            df[group].to_numpy(np.int64),
+        )
+    )
+    df = df.iloc[order].reset_index(drop=True)
+    g = df[group].to_numpy(np.int64)
+    first = np.r_[True, g[1:] != g[:-1]]
+    starts = np.flatnonzero(first)
+    rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)])) + 1
+    return df.assign(rank=rank.astype(np.int64))
+
+
 def read_results(
     store: Engine, run_id: int, *, texts: bool = True
 ) -> tuple[BlockFrames, pd.DataFrame]:
-    """Shortlists, matches and paths of a run (JSON kept as stored text on SQLite).
+    """Shortlists, matches and paths a run shows (JSON kept as stored text on SQLite), ranked.
 
-    ``texts=False`` leaves explanations and paths out (``None``): an incremental run copies the
-    rows it keeps in SQL (:func:`write_results`) and never needs them in memory.
+    ``texts=False`` leaves explanations and paths out (``None``).
     """
-    expl = "explanation" if texts else "NULL"
-    path = "path" if texts else "NULL"
+    expl = "s.explanation" if texts else "NULL"
+    path = "s.path" if texts else "NULL"
+    r = ":r"  # text() parameters
     with store.connect() as conn:
         sl = _read(
             conn,
-            f"SELECT need_id, jobseeker_id, score, {expl}, rank FROM run_shortlists "
-            "WHERE run_id = :r",
+            f"SELECT s.need_id, s.jobseeker_id, s.score, {expl} FROM run_shortlists s "
+            f"WHERE {m.visible_sql('s', r)}",
             {"r": run_id},
-            ["need_id", "jobseeker_id", "score", "explanation", "rank"],
+            ["need_id", "jobseeker_id", "score", "explanation"],
         )
         mt = _read(
             conn,
-            "SELECT jobseeker_id, need_id, score, rank FROM run_matches WHERE run_id = :r",
+            f"SELECT s.jobseeker_id, s.need_id, s.score FROM run_matches s "
+            f"WHERE {m.visible_sql('s', r)}",
             {"r": run_id},
-            ["jobseeker_id", "need_id", "score", "rank"],
+            ["jobseeker_id", "need_id", "score"],
         )
         paths = _read(
             conn,
-            f"SELECT jobseeker_id, need_id, feasible, {path} FROM run_paths WHERE run_id = :r",
+            f"SELECT s.jobseeker_id, s.need_id, s.feasible, {path} FROM run_paths s "
+            f"WHERE {m.visible_sql('s', r)}",
             {"r": run_id},
             ["jobseeker_id", "need_id", "feasible", "path"],
         )
-    for df, cols in (
-        (sl, ["need_id", "jobseeker_id", "rank"]),
-        (mt, ["jobseeker_id", "need_id", "rank"]),
-    ):
-        for c in cols:
+    for df in (sl, mt):
+        for c in ("need_id", "jobseeker_id"):
             df[c] = df[c].astype(np.int64)
         df["score"] = df["score"].astype(np.float64)
+    sl = ranked(sl, group="need_id", member="jobseeker_id")
+    mt = ranked(mt, group="jobseeker_id", member="need_id")
+    sl = sl[["need_id", "jobseeker_id", "score", "explanation", "rank"]]
+    mt = mt[["jobseeker_id", "need_id", "score", "rank"]]
     for c in ("jobseeker_id", "need_id"):
         paths[c] = paths[c].astype(np.int64)
     paths["feasible"] = paths["feasible"].astype(bool)
+    paths = paths.sort_values(["jobseeker_id", "need_id"], ignore_index=True)
     return BlockFrames(shortlists=sl, matches=mt), paths
 
 
@@ -323,16 +347,37 @@ def _param(conn_or_store: Any) -> str:
 
 
 def read_lists(store: Engine, run_id: int) -> pd.DataFrame:
-    """Each need's shortlist and reserve in a run (need_id, jobseeker_id, score, rank)."""
+    """Each need's shortlist and reserve in a run (need_id, jobseeker_id, score, rank): the
+    reserve's ranks follow the shortlist's."""
     r = _param(store)
-    return _raw_rows(
+    cols = ["need_id", "jobseeker_id", "score", "part"]
+    dtypes = {"need_id": np.int64, "jobseeker_id": np.int64, "score": np.float64, "part": np.int64}
+    df = _raw_rows(
         store,
-        f"SELECT need_id, jobseeker_id, score, rank FROM run_shortlists WHERE run_id = {r} "
-        f"UNION ALL SELECT need_id, jobseeker_id, score, rank FROM run_reserves WHERE run_id = {r}",
+        f"SELECT s.need_id, s.jobseeker_id, s.score, 0 FROM run_shortlists s "
+        f"WHERE {m.visible_sql('s', r)} UNION ALL "
+        f"SELECT s.need_id, s.jobseeker_id, s.score, 1 FROM run_reserves s "
+        f"WHERE {m.visible_sql('s', r)}",
         {"r": run_id},
-        ["need_id", "jobseeker_id", "score", "rank"],
-        {"need_id": np.int64, "jobseeker_id": np.int64, "score": np.float64, "rank": np.int64},
+        cols,
+        dtypes,
     )
+    if df.empty:
+        return df.drop(columns="part").assign(rank=pd.Series(dtype=np.int64))
+    # shortlist first, then reserve, each by score (the reserve ranks after the shortlist)
+    order = np.lexsort(
+        (
+            df["jobseeker_id"].to_numpy(),
+            -df["score"].to_numpy(),
+            df["part"].to_numpy(),
+            df["need_id"].to_numpy(),
+        )
+    )
+    df = df.iloc[order].reset_index(drop=True)
+    g = df["need_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)])) + 1
+    return df.drop(columns="part").assign(rank=rank.astype(np.int64))
 
 
 def read_matches(
@@ -342,7 +387,7 @@ def read_matches(
     jobseeker_ids: np.ndarray | None = None,
     need_ids: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Per-jobseeker rows of a run: of ``jobseeker_ids``, or holding one of ``need_ids``."""
+    """Per-jobseeker rows a run shows: of ``jobseeker_ids``, or holding one of ``need_ids``."""
     cols = ["jobseeker_id", "need_id", "score", "rank"]
     dtypes = {"jobseeker_id": np.int64, "need_id": np.int64, "score": np.float64, "rank": np.int64}
     key, ids = (
@@ -350,16 +395,23 @@ def read_matches(
     )
     ids = np.unique(np.asarray(ids if ids is not None else [], dtype=np.int64))
     if not len(ids):
-        return _raw_rows(store, "SELECT 1 WHERE 1 = 0", {}, cols, dtypes).iloc[0:0]
+        return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in cols})
     with store.connect() as conn:
         tmp = "tmp_read_ids"
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {tmp}")
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {tmp} (id INTEGER PRIMARY KEY)")
         _insert_rows(conn, tmp, ["id"], ((int(i),) for i in ids))
         r = _param(conn)
+        # the whole lists of the jobseekers concerned (their ranks count every row)
+        who = (
+            f"SELECT id FROM {tmp}"
+            if key == "jobseeker_id"
+            else f"SELECT DISTINCT h.jobseeker_id FROM run_matches h JOIN {tmp} t "
+            f"ON h.need_id = t.id WHERE {m.visible_sql('h', r)}"
+        )
         rows = conn.exec_driver_sql(
-            f"SELECT m.jobseeker_id, m.need_id, m.score, m.rank FROM run_matches m "
-            f"JOIN {tmp} t ON m.{key} = t.id WHERE m.run_id = {r}",
+            f"SELECT s.jobseeker_id, s.need_id, s.score FROM run_matches s "
+            f"WHERE s.jobseeker_id IN ({who}) AND {m.visible_sql('s', r)}",
             {"r": run_id},
         ).fetchall()
         conn.exec_driver_sql(f"DROP TABLE {tmp}")
@@ -367,9 +419,13 @@ def read_matches(
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in cols})
     data = list(zip(*rows, strict=True))
-    return pd.DataFrame(
-        {c: np.asarray(v, dtype=dtypes[c]) for c, v in zip(cols, data, strict=True)}
+    df = pd.DataFrame(
+        {c: np.asarray(v, dtype=dtypes[c]) for c, v in zip(cols[:3], data, strict=True)}
     )
+    df = ranked(df, group="jobseeker_id", member="need_id")
+    if key == "need_id":  # the rows holding those needs, ranked within their whole lists
+        df = df[df["need_id"].isin(ids)].reset_index(drop=True)
+    return df[cols]
 
 
 def load_previous(store: Engine) -> PreviousRun | None:
@@ -391,7 +447,8 @@ def load_previous(store: Engine) -> PreviousRun | None:
         return None
     paths = _raw_rows(
         store,
-        f"SELECT jobseeker_id, need_id, feasible FROM run_paths WHERE run_id = {_param(store)}",
+        f"SELECT s.jobseeker_id, s.need_id, s.feasible FROM run_paths s "
+        f"WHERE {m.visible_sql('s', _param(store))}",
         {"r": rid},
         ["jobseeker_id", "need_id", "feasible"],
         {"jobseeker_id": np.int64, "need_id": np.int64, "feasible": bool},
@@ -468,33 +525,6 @@ def _write_transaction(store: Engine):
             yield conn
 
 
-def _copy_from_previous(
-    conn,
-    *,
-    table: str,
-    temp_columns: dict[str, str],
-    rows: Any,
-    insert_columns: list[str],
-    select: str,
-    join: str,
-    params: dict,
-) -> None:
-    """``INSERT ... SELECT`` rows of the previous run, keyed by a temporary table of row keys."""
-    tmp = f"tmp_copy_{table}"
-    decl = ", ".join(f"{c} {t}" for c, t in temp_columns.items())
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {tmp}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {tmp} ({decl})")
-    _insert_rows(conn, tmp, list(temp_columns), rows)
-    conn.execute(
-        text(
-            f"INSERT INTO {table} ({', '.join(insert_columns)}) SELECT {select} "
-            f"FROM {tmp} t JOIN {table} p ON {join}"
-        ),
-        params,
-    )
-    conn.exec_driver_sql(f"DROP TABLE {tmp}")
-
-
 def _ints(series: pd.Series) -> list[int]:
     return series.to_numpy(dtype=np.int64).tolist()
 
@@ -544,6 +574,80 @@ def _ids_or_empty(ids: np.ndarray | None) -> np.ndarray:
     return np.unique(np.asarray(ids, dtype=np.int64)) if ids is not None else np.zeros(0, np.int64)
 
 
+def _temp_table(conn, name: str, columns: dict[str, str], rows: Any) -> str:
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    decl = ", ".join(f"{c} {t}" for c, t in columns.items())
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({decl})")
+    _insert_rows(conn, name, list(columns), rows)
+    return name
+
+
+def _open_rows(alias: str) -> str:
+    """SQL: rows of the generation still shown (``:b`` the generation, ``:p`` the last run)."""
+    return f"{alias}.from_run >= :b AND {alias}.from_run <= :p AND {alias}.to_run IS NULL"
+
+
+def _close_rows(
+    conn,
+    table: str,
+    *,
+    groups: np.ndarray | None,
+    keep: Any,
+    by_score: bool,
+    params: dict,
+) -> int:
+    """Close (``to_run = :r``) the rows shown by the last run that this run does not keep.
+
+    ``groups``: the lists concerned (``None``: all); ``keep``: rows ``(group, member)`` kept as
+    they are, or ``(group, member, score)`` kept when identical (``by_score``).
+    """
+    group, member = m.RUN_ROW_TABLES[table]
+    cols = {"g": "INTEGER", "m": "INTEGER", **({"score": "FLOAT"} if by_score else {})}
+    tmp = _temp_table(conn, f"tmp_keep_{table}", cols, keep)
+    same = f"k.g = {table}.{group} AND k.m = {table}.{member}"
+    if by_score:
+        same += f" AND k.score = {table}.score"
+    where = _open_rows(table)
+    if groups is not None:
+        _temp_table(conn, f"tmp_groups_{table}", {"id": "INTEGER PRIMARY KEY"}, groups)
+        where += f" AND {table}.{group} IN (SELECT id FROM tmp_groups_{table})"
+    closed = conn.execute(
+        text(
+            f"UPDATE {table} SET to_run = :r WHERE {where} "
+            f"AND NOT EXISTS (SELECT 1 FROM {tmp} k WHERE {same})"
+        ),
+        params,
+    ).rowcount
+    if groups is not None:
+        conn.exec_driver_sql(f"DROP TABLE tmp_groups_{table}")
+    return max(closed, 0)
+
+
+def _insert_changed(conn, table: str, *, params: dict) -> int:
+    """Insert the rows of ``tmp_keep_<table>`` (group, member, score) that no open row of the
+    generation holds identically; then drop that temporary table."""
+    group, member = m.RUN_ROW_TABLES[table]
+    tmp = f"tmp_keep_{table}"
+    added = conn.execute(
+        text(
+            f"INSERT INTO {table} ({group}, {member}, score, from_run) "
+            f"SELECT k.g, k.m, k.score, :r FROM {tmp} k WHERE NOT EXISTS ("
+            f"SELECT 1 FROM {table} p WHERE p.{group} = k.g AND p.{member} = k.m "
+            f"AND p.score = k.score AND {_open_rows('p')})"
+        ),
+        params,
+    ).rowcount
+    conn.exec_driver_sql(f"DROP TABLE {tmp}")
+    return max(added, 0)
+
+
+def _generation(store: Engine, run_id: int | None) -> int | None:
+    if run_id is None:
+        return None
+    with store.connect() as conn:
+        return conn.execute(select(m.Run.base_run_id).where(m.Run.id == run_id)).scalar()
+
+
 def write_results(
     store: Engine,
     run_id: int,
@@ -554,179 +658,134 @@ def write_results(
     previous_run_id: int | None = None,
     on_table: Callable[[str], None] | None = None,
     durations: dict[str, float] | None = None,
+    row_changes: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, int]:
     """Write a run's rows, one transaction per table (invisible to readers until publication).
 
-    Rows are built column-wise from numpy arrays (no object per row) and inserted with ``COPY``
-    or ``executemany``. Shortlist rows carried over by an incremental run (``prev_rank`` set)
-    and reused paths (``reused`` true) are copied from ``previous_run_id`` with
-    ``INSERT ... SELECT``: their explanation and path texts never travel through Python.
-    So are, whole, the shortlists and reserves of ``results.copied_needs`` and the
-    per-jobseeker lists of ``results.copied_jobseekers`` (keyed by a temporary table of ids).
+    A full run starts a new generation (``runs.base_run_id`` = its id) and inserts every row.
+    An incremental run (``results.copied_needs`` set, ``previous_run_id`` the run it starts
+    from) joins that run's generation and writes only what changed (see
+    :class:`matching.store.models.RunShortlist`): the lists it copies are left alone; in the
+    others, the rows it keeps (shortlist rows with ``prev_rank``, paths marked ``reused``,
+    identical reserve and per-jobseeker rows) stay, the previous run's other rows are closed
+    (``to_run``) and the new rows inserted. Rows are built column-wise from numpy arrays and
+    inserted with ``COPY`` or ``executemany``; explanation texts come from the spool.
+
+    Returns the number of rows the run shows per table (and of fingerprints written);
+    ``row_changes`` receives, per table, the rows closed and inserted by an incremental run.
     """
+    incremental = previous_run_id is not None and results.copied_needs is not None
+    base = _generation(store, previous_run_id) if incremental else run_id
+    if base is None:
+        raise RunError(f"exécution n° {previous_run_id} sans génération : reprise impossible")
+    with store.begin() as conn:
+        conn.execute(update(m.Run).where(m.Run.id == run_id).values(base_run_id=base))
+    params = {"r": run_id, "b": base, "p": previous_run_id if incremental else run_id}
+    previous_counts = _previous_counts(store, previous_run_id) if incremental else {}
+
     sl, mt = results.shortlists, results.matches
     reserves = results.reserves if results.reserves is not None else sl.iloc[0:0]
-    copied_needs = _ids_or_empty(results.copied_needs if previous_run_id is not None else None)
-    copied_js = _ids_or_empty(results.copied_jobseekers if previous_run_id is not None else None)
-    whole = sl["need_id"].isin(copied_needs).to_numpy() if len(copied_needs) else None
-    if whole is not None:
-        sl = sl[~whole]
-    copy_sl = (
+    copied_needs = _ids_or_empty(results.copied_needs if incremental else None)
+    uncopied_needs = _ids_or_empty(results.uncopied_needs if incremental else None)
+    uncopied_js = _ids_or_empty(results.uncopied_jobseekers if incremental else None)
+    shown = len(sl)  # copied needs' rows included
+    if len(copied_needs):
+        sl = sl[~sl["need_id"].isin(copied_needs).to_numpy()]
+    keep_sl = (
         sl["prev_rank"].notna().to_numpy()
-        if "prev_rank" in sl and previous_run_id is not None
+        if incremental and "prev_rank" in sl
         else np.zeros(len(sl), bool)
     )
-    copy_pt = (
+    keep_pt = (
         paths["reused"].fillna(False).astype(bool).to_numpy()
-        if "reused" in paths and previous_run_id is not None
+        if incremental and "reused" in paths
         else np.zeros(len(paths), bool)
     )
-    fresh_sl, kept_sl = sl[~copy_sl], sl[copy_sl]
-    fresh_pt, kept_pt = paths[~copy_pt], paths[copy_pt]
+    fresh_sl, kept_sl = sl[~keep_sl], sl[keep_sl]
+    fresh_pt, kept_pt = paths[~keep_pt], paths[keep_pt]
     counts = {
-        "run_shortlists": len(results.shortlists),  # copied needs' rows included
+        "run_shortlists": shown,
         "run_matches": len(mt),
         "run_reserves": len(reserves),
         "run_paths": len(paths),
         "run_fingerprints": len(fingerprints),
     }
-
-    def _copy_whole(
-        conn, table: str, key: str, ids: np.ndarray, columns: list[str], *, others=None
-    ) -> None:
-        """Copy the previous run's rows whose ``key`` is in ``ids``; ``others``: the previous
-        run's other keys, sent instead when fewer (``NOT IN``: copying nearly everything)."""
-        if not len(ids):
-            return
-        others = _ids_or_empty(others) if others is not None else None
-        exclude = others is not None and len(others) < len(ids)
-        keys = others if exclude else ids
-        tmp = f"tmp_whole_{table}"
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {tmp}")
-        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {tmp} (id INTEGER PRIMARY KEY)")
-        _insert_rows(conn, tmp, ["id"], ((i,) for i in keys.tolist()))
-        cols = ", ".join(columns)
-        picked = ", ".join(f"p.{c}" for c in columns)
-        where = f"p.{key} {'NOT IN' if exclude else 'IN'} (SELECT id FROM {tmp})"
-        done = conn.execute(
-            text(
-                f"INSERT INTO {table} (run_id, {cols}) SELECT :r, {picked} FROM {table} p "
-                f"WHERE p.run_id = :p AND {where}"
-            ),
-            {"r": run_id, "p": previous_run_id},
-        ).rowcount
-        conn.exec_driver_sql(f"DROP TABLE {tmp}")
-        counts[table] += max(done, 0) if table != "run_shortlists" else 0
-
-    def _write_reserves(conn) -> None:
-        _insert_rows(
-            conn,
-            "run_reserves",
-            ["run_id", "need_id", "rank", "jobseeker_id", "score"],
-            _rows(
-                run_id,
-                [
-                    ("i", reserves["need_id"].to_numpy()),
-                    ("i", reserves["rank"].to_numpy()),
-                    ("i", reserves["jobseeker_id"].to_numpy()),
-                    ("f", reserves["score"].to_numpy()),
-                ],
-            ),
-        )
-        _copy_whole(
-            conn,
-            "run_reserves",
-            "need_id",
-            copied_needs,
-            ["need_id", "rank", "jobseeker_id", "score"],
-            others=results.uncopied_needs,
-        )
+    changed: dict[str, dict[str, int]] = {}
 
     def _write_shortlists(conn) -> None:
+        if incremental:
+            closed = _close_rows(
+                conn,
+                "run_shortlists",
+                groups=((i,) for i in uncopied_needs.tolist()),
+                keep=zip(_ints(kept_sl["need_id"]), _ints(kept_sl["jobseeker_id"]), strict=True),
+                by_score=False,
+                params=params,
+            )
+            conn.exec_driver_sql("DROP TABLE tmp_keep_run_shortlists")
+            changed["run_shortlists"] = {"closed": closed}
         _insert_rows(
             conn,
             "run_shortlists",
-            ["run_id", "need_id", "rank", "jobseeker_id", "score", "explanation"],
+            ["from_run", "need_id", "jobseeker_id", "score", "explanation"],
             _rows(
                 run_id,
                 [
                     ("i", fresh_sl["need_id"].to_numpy()),
-                    ("i", fresh_sl["rank"].to_numpy()),
                     ("i", fresh_sl["jobseeker_id"].to_numpy()),
                     ("f", fresh_sl["score"].to_numpy()),
                 ],
                 texts=_explanation_texts(fresh_sl, results.explanations),
             ),
         )
-        if len(kept_sl):
-            _copy_from_previous(
-                conn,
-                table="run_shortlists",
-                temp_columns={
-                    "need_id": "INTEGER",
-                    "rank": "INTEGER",
-                    "prev_rank": "INTEGER",
-                    "jobseeker_id": "INTEGER",
-                    "score": "FLOAT",
-                },
-                rows=zip(
-                    _ints(kept_sl["need_id"]),
-                    _ints(kept_sl["rank"]),
-                    _ints(kept_sl["prev_rank"]),
-                    _ints(kept_sl["jobseeker_id"]),
-                    kept_sl["score"].to_numpy(dtype=np.float64).tolist(),
-                    strict=True,
-                ),
-                insert_columns=[
-                    "run_id",
-                    "need_id",
-                    "rank",
-                    "jobseeker_id",
-                    "score",
-                    "explanation",
-                ],
-                select=":r, t.need_id, t.rank, t.jobseeker_id, t.score, p.explanation",
-                join="p.run_id = :p AND p.need_id = t.need_id AND p.rank = t.prev_rank",
-                params={"r": run_id, "p": previous_run_id},
-            )
-        _copy_whole(
-            conn,
-            "run_shortlists",
-            "need_id",
-            copied_needs,
-            ["need_id", "rank", "jobseeker_id", "score", "explanation"],
-            others=results.uncopied_needs,
-        )
+        changed.setdefault("run_shortlists", {})["inserted"] = len(fresh_sl)
 
-    def _write_matches(conn) -> None:
-        _insert_rows(
-            conn,
-            "run_matches",
-            ["run_id", "jobseeker_id", "rank", "need_id", "score"],
-            _rows(
-                run_id,
-                [
-                    ("i", mt["jobseeker_id"].to_numpy()),
-                    ("i", mt["rank"].to_numpy()),
-                    ("i", mt["need_id"].to_numpy()),
-                    ("f", mt["score"].to_numpy()),
-                ],
-            ),
+    def _write_scored(conn, table: str, frame: pd.DataFrame, groups: np.ndarray) -> None:
+        """Reserves and per-jobseeker lists: rows kept when identical (no text to reuse)."""
+        group, member = m.RUN_ROW_TABLES[table]
+        rows = zip(
+            _ints(frame[group]),
+            _ints(frame[member]),
+            frame["score"].to_numpy(dtype=np.float64).tolist(),
+            strict=True,
         )
-        _copy_whole(
+        if not incremental:
+            _insert_rows(
+                conn,
+                table,
+                ["from_run", group, member, "score"],
+                ((run_id, *row) for row in rows),
+            )
+            return
+        closed = _close_rows(
             conn,
-            "run_matches",
-            "jobseeker_id",
-            copied_js,
-            ["jobseeker_id", "rank", "need_id", "score"],
-            others=results.uncopied_jobseekers,
+            table,
+            groups=((i,) for i in groups.tolist()),
+            keep=rows,
+            by_score=True,
+            params=params,
         )
+        added = _insert_changed(conn, table, params=params)
+        changed[table] = {"closed": closed, "inserted": added}
+        if table == "run_matches":  # per-jobseeker lists copied whole are not in the frame
+            counts[table] = previous_counts.get("match_rows", 0) - closed + added
 
     def _write_paths(conn) -> None:
+        if incremental:
+            closed = _close_rows(
+                conn,
+                "run_paths",
+                groups=None,
+                keep=zip(_ints(kept_pt["jobseeker_id"]), _ints(kept_pt["need_id"]), strict=True),
+                by_score=False,
+                params=params,
+            )
+            conn.exec_driver_sql("DROP TABLE tmp_keep_run_paths")
+            changed["run_paths"] = {"closed": closed}
         _insert_rows(
             conn,
             "run_paths",
-            ["run_id", "jobseeker_id", "need_id", "feasible", "path"],
+            ["from_run", "jobseeker_id", "need_id", "feasible", "path"],
             zip(
                 itertools.repeat(run_id, len(fresh_pt)),
                 _ints(fresh_pt["jobseeker_id"]),
@@ -736,17 +795,7 @@ def write_results(
                 strict=True,
             ),
         )
-        if len(kept_pt):
-            _copy_from_previous(
-                conn,
-                table="run_paths",
-                temp_columns={"jobseeker_id": "INTEGER", "need_id": "INTEGER"},
-                rows=zip(_ints(kept_pt["jobseeker_id"]), _ints(kept_pt["need_id"]), strict=True),
-                insert_columns=["run_id", "jobseeker_id", "need_id", "feasible", "path"],
-                select=":r, t.jobseeker_id, t.need_id, p.feasible, p.path",
-                join="p.run_id = :p AND p.jobseeker_id = t.jobseeker_id AND p.need_id = t.need_id",
-                params={"r": run_id, "p": previous_run_id},
-            )
+        changed.setdefault("run_paths", {})["inserted"] = len(fresh_pt)
 
     def _write_fingerprints(conn) -> None:
         _insert_rows(
@@ -766,8 +815,8 @@ def write_results(
     # One transaction per table: the heartbeat (another connection) can write in between.
     for name, step in (
         ("run_shortlists", _write_shortlists),
-        ("run_matches", _write_matches),
-        ("run_reserves", _write_reserves),
+        ("run_matches", lambda c: _write_scored(c, "run_matches", mt, uncopied_js)),
+        ("run_reserves", lambda c: _write_scored(c, "run_reserves", reserves, uncopied_needs)),
         ("run_paths", _write_paths),
         ("run_fingerprints", _write_fingerprints),
     ):
@@ -778,46 +827,104 @@ def write_results(
             step(conn)
         if durations is not None:
             durations[name] = round(time.perf_counter() - t, 3)
+    if incremental:
+        _check_shown(store, params, expected=shown)
+    if row_changes is not None:
+        row_changes.update(changed)
     return counts
 
 
-RESULT_TABLES = (m.RunShortlist, m.RunMatch, m.RunReserve, m.RunPath, m.RunFingerprint)
+def _check_shown(store: Engine, params: dict, *, expected: int) -> None:
+    """The new run shows exactly the shortlist rows it computed (its kept rows were found)."""
+    with store.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT count(*) FROM run_shortlists s "
+                "WHERE s.from_run >= :b AND s.from_run <= :r AND s.to_run IS NULL"
+            ),
+            params,
+        ).scalar()
+    if found != expected:
+        raise RunError(
+            f"écriture incohérente des listes : {found} lignes visibles pour l'exécution "
+            f"n° {params['r']}, {expected} attendues (lignes reprises de l'exécution "
+            f"n° {params['p']} introuvables)"
+        )
 
 
-def delete_run_rows(store: Engine, run_ids: list[int]) -> None:
-    """Remove the result rows of runs (one transaction per table; run rows are kept)."""
+def _previous_counts(store: Engine, run_id: int | None) -> dict:
+    with store.connect() as conn:
+        report = conn.execute(select(m.Run.report).where(m.Run.id == run_id)).scalar()
+    if isinstance(report, str):
+        report = json.loads(report)
+    return dict((report or {}).get("counts") or {})
+
+
+#: Stage names marking a run whose rows were removed (kept in ``runs.stage``), so that later
+#: runs do not look for them again.
+DISCARDED, PRUNED = "discarded", "pruned"
+
+
+def discard_runs(store: Engine, run_ids: list[int]) -> None:
+    """Undo what broken (abandoned or failed) runs wrote: their rows are deleted and the rows
+    they had closed are open again (one transaction per table). Run rows are kept."""
     if not run_ids:
         return
-    for model in RESULT_TABLES:
+    ids = sorted(int(r) for r in run_ids)
+    for table in m.RUN_ROW_TABLES:
         with store.begin() as conn:
-            conn.execute(delete(model).where(model.run_id.in_(run_ids)))
+            model = m.Base.metadata.tables[table]
+            conn.execute(delete(model).where(model.c.from_run.in_(ids)))
+            conn.execute(update(model).where(model.c.to_run.in_(ids)).values(to_run=None))
+    with store.begin() as conn:
+        conn.execute(delete(m.RunFingerprint).where(m.RunFingerprint.run_id.in_(ids)))
+        conn.execute(update(m.Run).where(m.Run.id.in_(ids)).values(stage=DISCARDED))
 
 
-def runs_to_clean(store: Engine, *, keep: int) -> list[int]:
-    """Abandoned/failed runs with rows, and complete runs beyond the ``keep`` newest."""
+def prune_runs(store: Engine, *, keep: int) -> list[int]:
+    """Forget the complete runs beyond the ``keep`` newest (the published one is always kept):
+    the rows no kept run shows are deleted. Returns the runs pruned now."""
     with store.connect() as conn:
         pub = conn.execute(select(m.Publication.run_id).where(m.Publication.id == 1)).scalar()
-        complete = (
+        complete = conn.execute(
+            select(m.Run.id, m.Run.base_run_id, m.Run.stage)
+            .where(m.Run.status == "complete")
+            .order_by(m.Run.id.desc())
+        ).all()
+    kept = [r for r in complete[: max(keep, 1)]] + [r for r in complete if r.id == pub]
+    old = [r for r in complete[max(keep, 1) :] if r.id != pub and r.stage != PRUNED]
+    if not old or not kept:
+        return []
+    first = min(r.id for r in kept)
+    first_base = min(r.base_run_id if r.base_run_id is not None else r.id for r in kept)
+    older_generation = any((r.base_run_id or r.id) < first_base for r in old)
+    for table in m.RUN_ROW_TABLES:
+        model = m.Base.metadata.tables[table]
+        with store.begin() as conn:
+            # closed before the oldest kept run: shown by none of them (indexed: closed rows)
+            conn.execute(delete(model).where(model.c.to_run.is_not(None), model.c.to_run <= first))
+            if older_generation:  # a full run since: the generations before it go
+                conn.execute(delete(model).where(model.c.from_run < first_base))
+    ids = [r.id for r in old]
+    with store.begin() as conn:
+        conn.execute(delete(m.RunFingerprint).where(m.RunFingerprint.run_id.in_(ids)))
+        conn.execute(update(m.Run).where(m.Run.id.in_(ids)).values(stage=PRUNED))
+    return ids
+
+
+def broken_runs(store: Engine) -> list[int]:
+    """Abandoned or failed runs whose rows were not discarded yet."""
+    with store.connect() as conn:
+        return sorted(
             conn.execute(
-                select(m.Run.id).where(m.Run.status == "complete").order_by(m.Run.id.desc())
+                select(m.Run.id).where(
+                    m.Run.status.in_(("abandoned", "failed")),
+                    or_(m.Run.stage.is_(None), m.Run.stage != DISCARDED),
+                )
             )
             .scalars()
             .all()
         )
-        broken = (
-            conn.execute(select(m.Run.id).where(m.Run.status.in_(("abandoned", "failed"))))
-            .scalars()
-            .all()
-        )
-        with_rows = set()
-        candidates = set(broken) | set(complete)
-        for model in RESULT_TABLES:  # one primary-key probe per run, not a scan of the rows
-            for rid in candidates - with_rows:
-                hit = conn.execute(select(model.run_id).where(model.run_id == rid).limit(1))
-                if hit.first() is not None:
-                    with_rows.add(rid)
-    old = [r for r in complete[max(keep, 1) :] if r != pub]
-    return sorted(r for r in set(broken) | set(old) if r in with_rows)
 
 
 def publish(store: Engine, run_id: int, *, report: dict, model_name: str, kind: str) -> None:
@@ -1015,9 +1122,7 @@ def run_nightly(
         results = None
         try:
             stage("recover")
-            cleaned = runs_to_clean(store, keep=keep + 1)  # keep: done after publication
-            broken_only = [r for r in cleaned if _status(store, r) in ("abandoned", "failed")]
-            delete_run_rows(store, broken_only)
+            discard_runs(store, broken_runs(store))  # old complete runs: after publication
             remove_stale_files()  # temporary files of killed runs (engine dump, explanations)
 
             stage("purge")
@@ -1125,6 +1230,7 @@ def run_nightly(
 
             stage("write")
             write_detail: dict[str, float] = {}
+            row_changes: dict[str, dict[str, int]] = {}
             written = write_results(
                 store,
                 run_id,
@@ -1134,6 +1240,7 @@ def run_nightly(
                 previous_run_id=previous.run_id if previous is not None else None,
                 on_table=lambda name: hb.beat(f"write:{name}"[:40]),
                 durations=write_detail,
+                row_changes=row_changes,
             )
             if results.explanations is not None:
                 results.explanations.close()
@@ -1205,6 +1312,8 @@ def run_nightly(
                 "match_detail_s": outcome.durations,
                 "fit_detail_s": [{"scope": k, "s": v} for k, v in engines.fits],
                 "write_detail_s": write_detail,
+                # incremental runs: rows closed and inserted per table (the others are shared)
+                "rows_changed": row_changes or None,
             }
 
             stage("publish")
@@ -1213,7 +1322,7 @@ def run_nightly(
             publish(store, run_id, report=report, model_name=model, kind=outcome.kind)
 
             stage("prune")
-            delete_run_rows(store, runs_to_clean(store, keep=keep))
+            prune_runs(store, keep=keep)
             stage("")
             hb.beat("done")
         except BaseException as exc:
@@ -1272,7 +1381,8 @@ def _purge(store: Engine, today: date) -> Any:
 
 
 def run_history(store: Engine, *, limit: int = 10) -> list[dict]:
-    """Recent runs (id, status, kind, stage, started, finished, model) for ``nightly --status``."""
+    """Recent runs (id, status, kind, stage, started, finished, model) for ``nightly --status``,
+    with the shortlist rows each still shows (0 once pruned or discarded)."""
     with store.connect() as conn:
         rows = conn.execute(
             select(
@@ -1285,20 +1395,25 @@ def run_history(store: Engine, *, limit: int = 10) -> list[dict]:
                 m.Run.model_name,
                 m.Run.host,
                 m.Run.pid,
+                m.Run.report,
             )
             .order_by(m.Run.id.desc())
             .limit(limit)
         ).all()
         pub = conn.execute(select(m.Publication.run_id).where(m.Publication.id == 1)).scalar()
-        counts = dict(
-            conn.execute(
-                select(m.RunShortlist.run_id, func.count()).group_by(m.RunShortlist.run_id)
-            ).all()
+    out = []
+    for r in rows:
+        row = r._asdict()
+        report = row.pop("report")
+        if isinstance(report, str):
+            report = json.loads(report)
+        shown = (
+            int(((report or {}).get("counts") or {}).get("shortlist_rows", 0))
+            if r.status == "complete" and r.stage != PRUNED
+            else 0
         )
-    return [
-        {**r._asdict(), "published": r.id == pub, "shortlist_rows": int(counts.get(r.id, 0))}
-        for r in rows
-    ]
+        out.append({**row, "published": r.id == pub, "shortlist_rows": shown})
+    return out
 
 
 # --- synthetic territories (tests, benchmarks) -----------------------------------------------

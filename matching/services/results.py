@@ -96,17 +96,16 @@ def published_shortlist(store: Engine, need_id: int) -> tuple[int | None, list[S
             return None, []
         rows = conn.execute(
             select(
-                m.RunShortlist.rank,
                 m.Jobseeker.ref,
                 m.RunShortlist.score,
                 m.RunShortlist.explanation,
             )
             .join(m.Jobseeker, m.Jobseeker.id == m.RunShortlist.jobseeker_id)
-            .where(m.RunShortlist.run_id == run_id, m.RunShortlist.need_id == need_id)
-            .order_by(m.RunShortlist.rank)
+            .where(m.RunShortlist.need_id == need_id, m.visible_at(m.RunShortlist, run_id))
+            .order_by(m.RunShortlist.score.desc(), m.RunShortlist.jobseeker_id)
         ).all()
     out = []
-    for rank, ref, score, expl in rows:
+    for rank, (ref, score, expl) in enumerate(rows, 1):  # ranks are positions, not stored
         if isinstance(expl, str):
             expl = json.loads(expl)
         out.append(ShortlistRow(int(rank), ref, float(score), expl))

@@ -174,8 +174,8 @@ _PUBLISHED_PEOPLE = (
     select(m.Jobseeker.id, m.Jobseeker.ref, m.Jobseeker.counsellor_id)
     .join(m.RunShortlist, m.RunShortlist.jobseeker_id == m.Jobseeker.id)
     .where(
-        m.RunShortlist.run_id == bindparam("run_id"),
         m.RunShortlist.need_id == bindparam("need_id"),
+        m.visible_at(m.RunShortlist, bindparam("run_id")),
     )
 )
 _OUTCOMES = (
@@ -188,18 +188,18 @@ _NAMES = select(
     m.JobseekerIdentity.first_name,
     m.JobseekerIdentity.last_name,
 ).where(m.JobseekerIdentity.jobseeker_id.in_(bindparam("ids", expanding=True)))
+# A list is its rows ordered by score, ties by id: the rank is the position (not stored).
 _SHORTLIST_ROWS = (
     select(
-        m.RunShortlist.rank,
         m.RunShortlist.jobseeker_id,
         m.RunShortlist.score,
         m.RunShortlist.explanation,
     )
     .where(
-        m.RunShortlist.run_id == bindparam("run_id"),
         m.RunShortlist.need_id == bindparam("need_id"),
+        m.visible_at(m.RunShortlist, bindparam("run_id")),
     )
-    .order_by(m.RunShortlist.rank)
+    .order_by(m.RunShortlist.score.desc(), m.RunShortlist.jobseeker_id)
 )
 
 
@@ -252,9 +252,9 @@ class _PublishedShortlists:
         if rows is not None:
             return rows
         rows = []
-        for rank, j, score, expl in conn.execute(
-            _SHORTLIST_ROWS, {"run_id": run_id, "need_id": need_id}
-        ).all():
+        for rank, (j, score, expl) in enumerate(
+            conn.execute(_SHORTLIST_ROWS, {"run_id": run_id, "need_id": need_id}).all(), 1
+        ):
             if isinstance(expl, str):
                 expl = json.loads(expl)
             rows.append((int(rank), int(j), unit_score(score), expl, _encode(expl)))
@@ -503,13 +503,19 @@ def matches_view(
         if run_id is not None:
             with store.connect() as conn:
                 raw = [
-                    (*r, None)
-                    for r in conn.execute(
-                        select(m.RunMatch.rank, m.RunMatch.need_id, m.RunMatch.score)
-                        .where(m.RunMatch.run_id == run_id, m.RunMatch.jobseeker_id == jobseeker_id)
-                        .order_by(m.RunMatch.rank)
-                        .limit(top)
-                    ).all()
+                    (rank, *r, None)
+                    for rank, r in enumerate(
+                        conn.execute(
+                            select(m.RunMatch.need_id, m.RunMatch.score)
+                            .where(
+                                m.RunMatch.jobseeker_id == jobseeker_id,
+                                m.visible_at(m.RunMatch, run_id),
+                            )
+                            .order_by(m.RunMatch.score.desc(), m.RunMatch.need_id)
+                            .limit(top)
+                        ).all(),
+                        1,
+                    )
                 ]
     with store.connect() as conn:
         needs = {
@@ -543,9 +549,9 @@ def path_view(settings: Settings, store: Engine, jobseeker_id: int, need_ref: st
         with store.connect() as conn:
             row = conn.execute(
                 select(m.RunPath.feasible, m.RunPath.path).where(
-                    m.RunPath.run_id == run_id,
                     m.RunPath.jobseeker_id == jobseeker_id,
                     m.RunPath.need_id == need_id,
+                    m.visible_at(m.RunPath, run_id),
                 )
             ).first()
         if row is not None and row.feasible and row.path:

@@ -16,6 +16,7 @@ Design rules:
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -32,7 +33,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     func,
+    or_,
+    select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -479,6 +484,9 @@ class Run(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
     stage: Mapped[str | None] = mapped_column(String(40))
     kind: Mapped[str | None] = mapped_column(String(20))  # full | incremental
+    # First run of the generation this run's rows belong to (revision 0604): itself for a full
+    # run, the previous run's base for an incremental one. See :func:`visible_at`.
+    base_run_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class RunFingerprint(Base):
@@ -507,55 +515,134 @@ class Publication(Base):
     published_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
 
 
-class RunShortlist(Base):
-    """Shortlist row: candidate ``rank`` (1-based) for a need in a run, with its explanation."""
+def _closed_index(table: str) -> Index:
+    """Index of the closed rows only (few): pruning and discarding a run find them by it."""
+    closed = text("to_run IS NOT NULL")
+    return Index(f"ix_{table}_to_run", "to_run", sqlite_where=closed, postgresql_where=closed)
+
+
+class _RunRows:
+    """Result rows shared by successive runs (revision 0604).
+
+    A row is written once, by run ``from_run``, and stays valid until run ``to_run`` replaces
+    or removes it (``NULL``: still valid). A run sees the rows of its *generation* (the full
+    run it descends from, ``runs.base_run_id``) that it has not closed; see
+    :func:`visible_at`. An incremental run therefore writes only what changed: the rows it
+    keeps are neither copied nor rewritten. Ranks are not stored: a list is its visible rows
+    ordered by score (descending), ties by the other id (ascending), the order the batch
+    ranks them in (:func:`matching.batch.compute.top_k`).
+    """
+
+    # last in the table, so the primary key reads (list, member, from_run)
+    from_run: Mapped[int] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True, sort_order=10
+    )
+    to_run: Mapped[int | None] = mapped_column(Integer, sort_order=10)
+
+
+class RunShortlist(_RunRows, Base):
+    """Shortlist row: a candidate for a need, with their score and explanation."""
 
     __tablename__ = "run_shortlists"
-    # covering index of the lists read by the next incremental run (revision 0603)
     __table_args__ = (
-        Index("ix_run_shortlists_lists", "run_id", "need_id", "rank", "jobseeker_id", "score"),
+        _closed_index("run_shortlists"),
+        # covering index of the lists an incremental run reads (ids and scores, not the
+        # explanations, which make up most of each row)
+        Index("ix_run_shortlists_lists", "need_id", "from_run", "to_run", "jobseeker_id", "score"),
     )
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     need_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
-    jobseeker_id: Mapped[int] = mapped_column(Integer, index=True)
+    jobseeker_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
     score: Mapped[float] = mapped_column(Float)
-    explanation: Mapped[dict | None] = mapped_column(JSON)
+    explanation: Mapped[dict | None] = mapped_column(JSON, sort_order=20)  # last: large
 
 
-class RunMatch(Base):
-    """Top needs for a jobseeker in a run."""
+class RunMatch(_RunRows, Base):
+    """A need among the top needs of a jobseeker."""
 
     __tablename__ = "run_matches"
+    __table_args__ = (_closed_index("run_matches"),)
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     jobseeker_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
-    need_id: Mapped[int] = mapped_column(Integer)
+    need_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     score: Mapped[float] = mapped_column(Float)
 
 
-class RunReserve(Base):
-    """Candidate ranked after a need's shortlist (``rank`` > shortlist length), kept by a run
-    for the next incremental run only (revision 0602); readers never read it."""
+class RunReserve(_RunRows, Base):
+    """Candidate ranked after a need's shortlist, kept for the next incremental run only
+    (revision 0602); readers never read it."""
 
     __tablename__ = "run_reserves"
+    __table_args__ = (_closed_index("run_reserves"),)
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     need_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
-    jobseeker_id: Mapped[int] = mapped_column(Integer)
+    jobseeker_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     score: Mapped[float] = mapped_column(Float)
 
 
-class RunPath(Base):
+class RunPath(_RunRows, Base):
     """Suggested training path for a shortlisted candidate with a skill gap."""
 
     __tablename__ = "run_paths"
+    __table_args__ = (_closed_index("run_paths"),)
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     jobseeker_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     need_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     feasible: Mapped[bool] = mapped_column(Boolean)
-    path: Mapped[dict | None] = mapped_column(JSON)
+    path: Mapped[dict | None] = mapped_column(JSON, sort_order=20)
+
+
+#: Tables of rows shared by runs, with the key of a row within a run and the list it belongs to.
+RUN_ROW_TABLES: dict[str, tuple[str, str]] = {
+    "run_shortlists": ("need_id", "jobseeker_id"),
+    "run_reserves": ("need_id", "jobseeker_id"),
+    "run_matches": ("jobseeker_id", "need_id"),
+    "run_paths": ("jobseeker_id", "need_id"),
+}
+
+
+def _base_of(run_id: Any) -> Any:
+    return select(Run.base_run_id).where(Run.id == run_id).scalar_subquery()
+
+
+def visible_at(model: Any, run_id: Any) -> Any:
+    """SQL condition: the rows of ``model`` that run ``run_id`` (an int or a bind parameter)
+    shows. The run's generation starts at ``runs.base_run_id``."""
+    return and_(
+        model.from_run >= _base_of(run_id),
+        model.from_run <= run_id,
+        or_(model.to_run.is_(None), model.to_run > run_id),
+    )
+
+
+def shortlist_rank() -> Any:
+    """SQL: a shortlist row's rank among the rows selected with it (same need)."""
+    return (
+        func.row_number()
+        .over(
+            partition_by=RunShortlist.need_id,
+            order_by=(RunShortlist.score.desc(), RunShortlist.jobseeker_id),
+        )
+        .label("rank")
+    )
+
+
+def match_rank() -> Any:
+    """SQL: a per-jobseeker row's rank among the rows selected with it (same jobseeker)."""
+    return (
+        func.row_number()
+        .over(
+            partition_by=RunMatch.jobseeker_id,
+            order_by=(RunMatch.score.desc(), RunMatch.need_id),
+        )
+        .label("rank")
+    )
+
+
+def visible_sql(alias: str, run: str) -> str:
+    """:func:`visible_at` as SQL text, for a table alias and a run parameter (``:r``...)."""
+    return (
+        f"{alias}.from_run >= (SELECT base_run_id FROM runs WHERE id = {run}) "
+        f"AND {alias}.from_run <= {run} "
+        f"AND ({alias}.to_run IS NULL OR {alias}.to_run > {run})"
+    )

@@ -42,8 +42,11 @@ def seed_territory(settings, engine, referential) -> dict:
             .join(m.RunShortlist, m.RunShortlist.jobseeker_id == m.Jobseeker.id)
             .join(m.User, m.User.id == m.Jobseeker.counsellor_id)
             .join(m.Need, m.Need.id == m.RunShortlist.need_id)
-            .where(m.Need.ref == "BES0001")
-            .order_by(m.RunShortlist.rank)
+            .where(
+                m.Need.ref == "BES0001",
+                m.visible_at(m.RunShortlist, select(m.Publication.run_id).scalar_subquery()),
+            )
+            .order_by(m.RunShortlist.score.desc(), m.RunShortlist.jobseeker_id)
         ).first()
         employer = conn.execute(select(m.Employer.ref).order_by(m.Employer.ref)).scalars().first()
         course = conn.execute(select(m.Course.ref).order_by(m.Course.ref)).scalars().first()

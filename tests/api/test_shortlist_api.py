@@ -293,12 +293,17 @@ def test_float32_score_above_one_is_served_as_one(client, engine):
     with engine.begin() as conn:
         run_id = conn.execute(select(m.Publication.run_id)).scalar_one()
         need_id = conn.execute(select(m.Need.id).where(m.Need.ref == "BES0001")).scalar_one()
+        first = conn.execute(
+            select(m.RunShortlist.jobseeker_id)
+            .where(m.RunShortlist.need_id == need_id, m.visible_at(m.RunShortlist, run_id))
+            .order_by(m.RunShortlist.score.desc(), m.RunShortlist.jobseeker_id)
+        ).first()[0]
         conn.execute(
             update(m.RunShortlist)
             .where(
-                m.RunShortlist.run_id == run_id,
                 m.RunShortlist.need_id == need_id,
-                m.RunShortlist.rank == 1,
+                m.RunShortlist.jobseeker_id == first,
+                m.visible_at(m.RunShortlist, run_id),
             )
             .values(score=1.0000009)
         )

@@ -139,11 +139,19 @@ def test_kill_minus_nine_never_breaks_published_results(settings, engine, db_url
     if status[killed[-1]] != "complete":
         assert killed[-1] in recovered_now
     with engine.connect() as conn:
-        for table in ("run_shortlists", "run_matches", "run_paths", "run_fingerprints"):
+        dead_ids = ", ".join(map(str, dead))
+        for table in ("run_shortlists", "run_matches", "run_reserves", "run_paths"):
             rows = conn.execute(
-                text(f"SELECT count(*) FROM {table} WHERE run_id IN ({', '.join(map(str, dead))})")
+                text(
+                    f"SELECT count(*) FROM {table} "
+                    f"WHERE from_run IN ({dead_ids}) OR to_run IN ({dead_ids})"
+                )
             ).scalar()
             assert rows == 0, f"{table} garde des lignes d'exécutions abandonnées"
+        rows = conn.execute(
+            text(f"SELECT count(*) FROM run_fingerprints WHERE run_id IN ({dead_ids})")
+        ).scalar()
+        assert rows == 0, "run_fingerprints garde des lignes d'exécutions abandonnées"
     assert published_run_id(engine) == end["run_id"]
     recovered = published(engine)
 

@@ -7,7 +7,7 @@ import socket
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from matching.batch import BatchOptions
 from matching.exceptions import RunInProgressError
@@ -111,7 +111,18 @@ def test_dead_and_stale_runs_are_abandoned_and_cleaned(settings, engine, territo
     dead = _fake_running(engine, pid=2**22 + 12345, host=socket.gethostname(), beat=utcnow())
     stale = _fake_running(engine, pid=1, host="autre-machine", beat=utcnow() - timedelta(hours=2))
     with engine.begin() as conn:  # partial rows a killed run would have left
-        conn.execute(text("INSERT INTO run_matches VALUES (:r, 1, 1, 1, 0.5)"), {"r": dead})
+        conn.execute(
+            text(
+                "INSERT INTO run_matches (jobseeker_id, need_id, score, from_run) "
+                "VALUES (1, 1, 0.5, :r)"
+            ),
+            {"r": dead},
+        )
+        # ... and published rows it had closed (replaced by rows it never wrote)
+        closed = conn.execute(
+            text("UPDATE run_shortlists SET to_run = :r WHERE to_run IS NULL"), {"r": dead}
+        ).rowcount
+    assert closed > 0
     assert published(engine) == before  # readers never see the partial rows
     res = nightly(settings, engine, territory)
     assert sorted(res.abandoned) == [dead, stale]
@@ -119,8 +130,14 @@ def test_dead_and_stale_runs_are_abandoned_and_cleaned(settings, engine, territo
         status = dict(conn.execute(select(m.Run.id, m.Run.status)).all())
         assert status[dead] == status[stale] == "abandoned"
         assert status[first.run_id] == status[res.run_id] == "complete"
-        left = conn.execute(text("SELECT count(*) FROM run_matches WHERE run_id = :r"), {"r": dead})
+        left = conn.execute(
+            text("SELECT count(*) FROM run_matches WHERE from_run = :r"), {"r": dead}
+        )
         assert left.scalar() == 0
+        still_closed = conn.execute(
+            text("SELECT count(*) FROM run_shortlists WHERE to_run = :r"), {"r": dead}
+        )
+        assert still_closed.scalar() == 0  # reopened: the run that closed them never finished
 
 
 def test_only_the_last_runs_keep_their_rows(settings, engine, territory):
@@ -189,10 +206,22 @@ def test_incremental_run_copies_kept_rows_and_explains_only_new_ones(
     assert counts["paths_reused"] > 0
     with engine.connect() as conn:  # every published shortlist row has its explanation
         missing = conn.execute(
-            text("SELECT count(*) FROM run_shortlists WHERE run_id = :r AND explanation IS NULL"),
-            {"r": inc["run_id"]},
+            select(func.count())
+            .select_from(m.RunShortlist)
+            .where(
+                m.visible_at(m.RunShortlist, inc["run_id"]), m.RunShortlist.explanation.is_(None)
+            )
+        ).scalar()
+        # the kept rows are shared with the previous run, not written again
+        written = conn.execute(
+            select(func.count())
+            .select_from(m.RunShortlist)
+            .where(m.RunShortlist.from_run == inc["run_id"])
         ).scalar()
     assert missing == 0
+    changed = inc["rows_changed"]["run_shortlists"]
+    assert written == changed["inserted"] < counts["shortlist_rows"] / 2
+    assert 0 < changed["closed"] < counts["shortlist_rows"] / 2
 
 
 def test_parallel_training_paths_equal_sequential(engine, territory, referential, monkeypatch):
