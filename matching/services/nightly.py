@@ -12,15 +12,19 @@ One call of :func:`run_nightly`:
 2. removes the rows of abandoned or failed runs, runs the GDPR purge when
    :mod:`matching.fairness.gdpr` is installed, reads the snapshot, fits the engine;
 3. computes the results (:func:`matching.batch.compute_results`, incremental when possible),
-   the training paths, and writes everything **under the new run id** with bulk inserts
-   (``COPY`` on PostgreSQL, ``executemany`` on SQLite) while readers keep reading the run named
-   by ``publication``;
+   the training paths, and writes them with bulk inserts (``COPY`` on PostgreSQL,
+   ``executemany`` on SQLite) while readers keep reading the run named by ``publication``.
+   Result rows are shared by the runs of a generation (revision 0604,
+   :class:`matching.store.models.RunShortlist`): a full run inserts every row under its id; an
+   incremental run inserts the rows that changed and *closes* (``to_run``) the ones it drops,
+   which the published run still shows, since it is older;
 4. builds the report (counts, stage durations, model, what changed and why) and **publishes in
    one transaction**: run status ``complete`` + report, and the ``publication`` pointer moved;
 5. prunes: complete runs beyond the ``keep`` most recent lose their result rows.
 
 A run killed at any point (even ``kill -9``) leaves the published run untouched: its rows are
-under an unpublished id, and the next run marks it abandoned and removes them.
+under an unpublished id, the rows it closed stay visible to older runs, and the next run marks
+it abandoned, deletes its rows and opens again the rows it had closed.
 """
 
 from __future__ import annotations
@@ -575,10 +579,12 @@ def _ids_or_empty(ids: np.ndarray | None) -> np.ndarray:
 
 
 def _temp_table(conn, name: str, columns: dict[str, str], rows: Any) -> str:
+    """A temporary table filled with ``rows``; a ``"PRIMARY KEY"`` entry of ``columns`` is a
+    table constraint, not a column."""
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
     decl = ", ".join(f"{c} {t}" for c, t in columns.items())
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({decl})")
-    _insert_rows(conn, name, list(columns), rows)
+    _insert_rows(conn, name, [c for c in columns if c != "PRIMARY KEY"], rows)
     return name
 
 
@@ -603,7 +609,8 @@ def _close_rows(
     """
     group, member = m.RUN_ROW_TABLES[table]
     cols = {"g": "INTEGER", "m": "INTEGER", **({"score": "FLOAT"} if by_score else {})}
-    tmp = _temp_table(conn, f"tmp_keep_{table}", cols, keep)
+    # keyed: both statements probe it once per row of the lists concerned
+    tmp = _temp_table(conn, f"tmp_keep_{table}", {**cols, "PRIMARY KEY": "(g, m)"}, keep)
     same = f"k.g = {table}.{group} AND k.m = {table}.{member}"
     if by_score:
         same += f" AND k.score = {table}.score"
@@ -1353,11 +1360,6 @@ def _fit_threads(engine: Any, options: BatchOptions) -> None:
     import joblib
 
     engine.n_jobs = joblib.effective_n_jobs(options.n_jobs)
-
-
-def _status(store: Engine, run_id: int) -> str | None:
-    with store.connect() as conn:
-        return conn.execute(select(m.Run.status).where(m.Run.id == run_id)).scalar()
 
 
 def _purge(store: Engine, today: date) -> Any:
