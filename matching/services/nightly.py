@@ -309,16 +309,13 @@ def read_results(
 
 
 def read_fingerprints(store: Engine, run_id: int) -> pd.DataFrame:
-    with store.connect() as conn:
-        df = _read(
-            conn,
-            "SELECT kind, entity_id, fingerprint FROM run_fingerprints WHERE run_id = :r",
-            {"r": run_id},
-            ["kind", "entity_id", "fingerprint"],
-        )
-    df["entity_id"] = df["entity_id"].astype(np.int64)
-    df["fingerprint"] = df["fingerprint"].astype(np.int64)
-    return df
+    return _raw_rows(
+        store,
+        f"SELECT kind, entity_id, fingerprint FROM run_fingerprints WHERE run_id = {_param(store)}",
+        {"r": run_id},
+        ["kind", "entity_id", "fingerprint"],
+        {"kind": object, "entity_id": np.int64, "fingerprint": np.int64},
+    )
 
 
 def _raw_rows(
@@ -351,8 +348,8 @@ def _param(conn_or_store: Any) -> str:
 
 
 def read_lists(store: Engine, run_id: int) -> pd.DataFrame:
-    """Each need's shortlist and reserve in a run (need_id, jobseeker_id, score, rank): the
-    reserve's ranks follow the shortlist's."""
+    """Each need's shortlist and reserve in a run (need_id, jobseeker_id, score, rank,
+    reserve): the reserve's ranks follow the shortlist's."""
     r = _param(store)
     cols = ["need_id", "jobseeker_id", "score", "part"]
     dtypes = {"need_id": np.int64, "jobseeker_id": np.int64, "score": np.float64, "part": np.int64}
@@ -367,7 +364,9 @@ def read_lists(store: Engine, run_id: int) -> pd.DataFrame:
         dtypes,
     )
     if df.empty:
-        return df.drop(columns="part").assign(rank=pd.Series(dtype=np.int64))
+        return df.drop(columns="part").assign(
+            rank=pd.Series(dtype=np.int64), reserve=pd.Series(dtype=bool)
+        )
     # shortlist first, then reserve, each by score (the reserve ranks after the shortlist)
     order = np.lexsort(
         (
@@ -381,7 +380,9 @@ def read_lists(store: Engine, run_id: int) -> pd.DataFrame:
     g = df["need_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)])) + 1
-    return df.drop(columns="part").assign(rank=rank.astype(np.int64))
+    return df.assign(rank=rank.astype(np.int64), reserve=df["part"].to_numpy() == 1).drop(
+        columns="part"
+    )
 
 
 def read_matches(
@@ -630,6 +631,37 @@ def _close_rows(
     return max(closed, 0)
 
 
+def _anti(left: pd.DataFrame, right: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+    """The rows of ``left`` that no row of ``right`` equals on ``on``."""
+    if not len(left) or not len(right):
+        return left
+    hit = left[on].merge(right[on].drop_duplicates(), how="left", on=on, indicator=True)
+    return left[(hit["_merge"] != "both").to_numpy()]
+
+
+def _close_keys(conn, table: str, keys: pd.DataFrame, params: dict) -> int:
+    """Close (``to_run = :r``) the open rows of the generation with these (list, member) keys."""
+    if not len(keys):
+        return 0
+    group, member = m.RUN_ROW_TABLES[table]
+    tmp = _temp_table(
+        conn,
+        f"tmp_close_{table}",
+        {"g": "INTEGER", "m": "INTEGER", "PRIMARY KEY": "(g, m)"},
+        zip(_ints(keys[group]), _ints(keys[member]), strict=True),
+    )
+    closed = conn.execute(
+        text(
+            f"UPDATE {table} SET to_run = :r WHERE {table}.{group} IN (SELECT g FROM {tmp}) "
+            f"AND {_open_rows(table)} AND EXISTS (SELECT 1 FROM {tmp} k "
+            f"WHERE k.g = {table}.{group} AND k.m = {table}.{member})"
+        ),
+        params,
+    ).rowcount
+    conn.exec_driver_sql(f"DROP TABLE {tmp}")
+    return max(closed, 0)
+
+
 def _insert_changed(conn, table: str, *, params: dict) -> int:
     """Insert the rows of ``tmp_keep_<table>`` (group, member, score) that no open row of the
     generation holds identically; then drop that temporary table."""
@@ -662,7 +694,7 @@ def write_results(
     paths: pd.DataFrame,
     fingerprints: pd.DataFrame,
     *,
-    previous_run_id: int | None = None,
+    previous: PreviousRun | None = None,
     on_table: Callable[[str], None] | None = None,
     durations: dict[str, float] | None = None,
     row_changes: dict[str, dict[str, int]] | None = None,
@@ -670,8 +702,8 @@ def write_results(
     """Write a run's rows, one transaction per table (invisible to readers until publication).
 
     A full run starts a new generation (``runs.base_run_id`` = its id) and inserts every row.
-    An incremental run (``results.copied_needs`` set, ``previous_run_id`` the run it starts
-    from) joins that run's generation and writes only what changed (see
+    An incremental run (``results.copied_needs`` set, ``previous`` the run it starts from, as
+    :func:`load_previous` read it) joins that run's generation and writes only what changed (see
     :class:`matching.store.models.RunShortlist`): the lists it copies are left alone; in the
     others, the rows it keeps (shortlist rows with ``prev_rank``, paths marked ``reused``,
     identical reserve and per-jobseeker rows) stay, the previous run's other rows are closed
@@ -681,7 +713,8 @@ def write_results(
     Returns the number of rows the run shows per table (and of fingerprints written);
     ``row_changes`` receives, per table, the rows closed and inserted by an incremental run.
     """
-    incremental = previous_run_id is not None and results.copied_needs is not None
+    incremental = previous is not None and results.copied_needs is not None
+    previous_run_id = previous.run_id if previous is not None else None
     base = _generation(store, previous_run_id) if incremental else run_id
     if base is None:
         raise RunError(f"exécution n° {previous_run_id} sans génération : reprise impossible")
@@ -719,18 +752,20 @@ def write_results(
     }
     changed: dict[str, dict[str, int]] = {}
 
+    # the previous run's rows in the lists this run rewrites (incremental runs)
+    if incremental:
+        assert previous is not None
+        old = previous.lists[previous.lists["need_id"].isin(uncopied_needs).to_numpy()]
+        in_reserve = old["reserve"].to_numpy(bool)
+        old_sl, old_res = old[~in_reserve], old[in_reserve]
+        old_pt = previous.paths
+
     def _write_shortlists(conn) -> None:
         if incremental:
-            closed = _close_rows(
-                conn,
-                "run_shortlists",
-                groups=((i,) for i in uncopied_needs.tolist()),
-                keep=zip(_ints(kept_sl["need_id"]), _ints(kept_sl["jobseeker_id"]), strict=True),
-                by_score=False,
-                params=params,
-            )
-            conn.exec_driver_sql("DROP TABLE tmp_keep_run_shortlists")
-            changed["run_shortlists"] = {"closed": closed}
+            gone = _anti(old_sl, kept_sl, ["need_id", "jobseeker_id"])
+            changed["run_shortlists"] = {
+                "closed": _close_keys(conn, "run_shortlists", gone, params)
+            }
         _insert_rows(
             conn,
             "run_shortlists",
@@ -747,48 +782,64 @@ def write_results(
         )
         changed.setdefault("run_shortlists", {})["inserted"] = len(fresh_sl)
 
-    def _write_scored(conn, table: str, frame: pd.DataFrame, groups: np.ndarray) -> None:
-        """Reserves and per-jobseeker lists: rows kept when identical (no text to reuse)."""
-        group, member = m.RUN_ROW_TABLES[table]
+    def _write_reserves(conn) -> None:
+        rows = reserves
+        if incremental:  # identical rows stay (a reserve row has no text)
+            key = ["need_id", "jobseeker_id", "score"]
+            gone = _anti(old_res, reserves, key)
+            rows = _anti(reserves, old_res, key)
+            changed["run_reserves"] = {
+                "closed": _close_keys(conn, "run_reserves", gone, params),
+                "inserted": len(rows),
+            }
+        _insert_rows(
+            conn,
+            "run_reserves",
+            ["from_run", "need_id", "jobseeker_id", "score"],
+            _rows(
+                run_id,
+                [
+                    ("i", rows["need_id"].to_numpy()),
+                    ("i", rows["jobseeker_id"].to_numpy()),
+                    ("f", rows["score"].to_numpy()),
+                ],
+            ),
+        )
+
+    def _write_matches(conn) -> None:
+        """Per-jobseeker lists: the previous rows of the people concerned are not in memory
+        (read on demand): kept when identical, in SQL."""
         rows = zip(
-            _ints(frame[group]),
-            _ints(frame[member]),
-            frame["score"].to_numpy(dtype=np.float64).tolist(),
+            _ints(mt["jobseeker_id"]),
+            _ints(mt["need_id"]),
+            mt["score"].to_numpy(dtype=np.float64).tolist(),
             strict=True,
         )
         if not incremental:
             _insert_rows(
                 conn,
-                table,
-                ["from_run", group, member, "score"],
+                "run_matches",
+                ["from_run", "jobseeker_id", "need_id", "score"],
                 ((run_id, *row) for row in rows),
             )
             return
         closed = _close_rows(
             conn,
-            table,
-            groups=((i,) for i in groups.tolist()),
+            "run_matches",
+            groups=((i,) for i in uncopied_js.tolist()),
             keep=rows,
             by_score=True,
             params=params,
         )
-        added = _insert_changed(conn, table, params=params)
-        changed[table] = {"closed": closed, "inserted": added}
-        if table == "run_matches":  # per-jobseeker lists copied whole are not in the frame
-            counts[table] = previous_counts.get("match_rows", 0) - closed + added
+        added = _insert_changed(conn, "run_matches", params=params)
+        changed["run_matches"] = {"closed": closed, "inserted": added}
+        # the lists copied whole are not in the frame
+        counts["run_matches"] = previous_counts.get("match_rows", 0) - closed + added
 
     def _write_paths(conn) -> None:
         if incremental:
-            closed = _close_rows(
-                conn,
-                "run_paths",
-                groups=None,
-                keep=zip(_ints(kept_pt["jobseeker_id"]), _ints(kept_pt["need_id"]), strict=True),
-                by_score=False,
-                params=params,
-            )
-            conn.exec_driver_sql("DROP TABLE tmp_keep_run_paths")
-            changed["run_paths"] = {"closed": closed}
+            gone = _anti(old_pt, kept_pt, ["jobseeker_id", "need_id"])
+            changed["run_paths"] = {"closed": _close_keys(conn, "run_paths", gone, params)}
         _insert_rows(
             conn,
             "run_paths",
@@ -822,8 +873,8 @@ def write_results(
     # One transaction per table: the heartbeat (another connection) can write in between.
     for name, step in (
         ("run_shortlists", _write_shortlists),
-        ("run_matches", lambda c: _write_scored(c, "run_matches", mt, uncopied_js)),
-        ("run_reserves", lambda c: _write_scored(c, "run_reserves", reserves, uncopied_needs)),
+        ("run_matches", _write_matches),
+        ("run_reserves", _write_reserves),
         ("run_paths", _write_paths),
         ("run_fingerprints", _write_fingerprints),
     ):
@@ -1244,7 +1295,7 @@ def run_nightly(
                 results,
                 paths,
                 fps,
-                previous_run_id=previous.run_id if previous is not None else None,
+                previous=previous,
                 on_table=lambda name: hb.beat(f"write:{name}"[:40]),
                 durations=write_detail,
                 row_changes=row_changes,
