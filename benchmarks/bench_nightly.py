@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -168,6 +169,18 @@ def _stages(d: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in d.items())
 
 
+@dataclass
+class Runs:
+    """Timed runs of one kind: wall times, reports, peak RSS/PSS, CPU seconds."""
+
+    walls: list[float] = field(default_factory=list)
+    reports: list[dict] = field(default_factory=list)
+    peaks: list[int] = field(default_factory=list)
+    psss: list[int] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    mem_stages: str = ""
+
+
 def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
     n_needs, n_courses = max(10, n_js // 10), max(5, n_js // 50)
     t = time.perf_counter()
@@ -188,25 +201,42 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
     )
     settings = Settings(database_url=url, data_dir=workdir)
     repeat = args.repeat if args.repeat else (1 if n_js >= 100_000 else 3)
-    walls, reports, peaks, psss, cpus = [], [], [], [], []
-    for i in range(repeat):
-        opts = BatchOptions(n_jobs=args.n_jobs, block_size=args.block_size, full=i > 0)
-        with PeakMemory() as mem:
-            t = time.perf_counter()
-            full = run_nightly(
-                settings,
-                options=opts,
-                today=terr.as_of,
-                engine_factory=factory,
-                store=store,
-                on_event=mem.on_event,
-            )
-            walls.append(time.perf_counter() - t)
-        reports.append(full.report)
-        mem_stages = mem.stages()
-        peaks.append(mem.peak)
-        psss.append(mem.peak_pss)
-        cpus.append(mem.cpu_s)
+
+    def timed_runs(full: bool, before_each=None) -> Runs:
+        """``repeat`` nightly runs (the first full one from scratch, then ``full`` ones), each
+        timed and sampled for memory and CPU."""
+        out = Runs()
+        for i in range(repeat):
+            if before_each is not None:
+                before_each(i)
+            opts = BatchOptions(n_jobs=args.n_jobs, block_size=args.block_size, full=full and i > 0)
+            with PeakMemory() as mem:
+                t = time.perf_counter()
+                res = run_nightly(
+                    settings,
+                    options=opts,
+                    today=terr.as_of,
+                    engine_factory=factory,
+                    store=store,
+                    on_event=mem.on_event,
+                )
+                out.walls.append(time.perf_counter() - t)
+            out.reports.append(res.report)
+            out.mem_stages = mem.stages()
+            out.peaks.append(mem.peak)
+            out.psss.append(mem.peak_pss)
+            out.cpus.append(mem.cpu_s)
+        return out
+
+    full_runs = timed_runs(full=True)
+    walls, reports, peaks, psss, cpus = (
+        full_runs.walls,
+        full_runs.reports,
+        full_runs.peaks,
+        full_runs.psss,
+        full_runs.cpus,
+    )
+    mem_stages = full_runs.mem_stages
     full_s = statistics.median(walls)
     peak = max(peaks)
     rep = reports[-1]
@@ -223,26 +253,20 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
     print(
         "  mémoire max par étape, Go (dont processus principal), dernière exécution : " + mem_stages
     )
-    inc_walls, inc_reports, inc_peaks, inc_pss, inc_cpus = [], [], [], [], []
-    for i in range(repeat):
-        apply_edits(store, perturb_profiles(ref, terr, fraction=0.01, seed=2 + i))
-        opts = BatchOptions(n_jobs=args.n_jobs, block_size=args.block_size)
-        with PeakMemory() as mem:
-            t = time.perf_counter()
-            inc = run_nightly(
-                settings,
-                options=opts,
-                today=terr.as_of,
-                engine_factory=factory,
-                store=store,
-                on_event=mem.on_event,
-            )
-            inc_walls.append(time.perf_counter() - t)
-        inc_reports.append(inc.report)
-        inc_mem_stages = mem.stages()
-        inc_peaks.append(mem.peak)
-        inc_pss.append(mem.peak_pss)
-        inc_cpus.append(mem.cpu_s)
+    inc = timed_runs(
+        full=False,
+        before_each=lambda i: apply_edits(
+            store, perturb_profiles(ref, terr, fraction=0.01, seed=2 + i)
+        ),
+    )
+    inc_walls, inc_reports, inc_peaks, inc_pss, inc_cpus = (
+        inc.walls,
+        inc.reports,
+        inc.peaks,
+        inc.psss,
+        inc.cpus,
+    )
+    inc_mem_stages = inc.mem_stages
     inc_s = statistics.median(inc_walls)
     irep = inc_reports[-1]
     print(
@@ -260,6 +284,13 @@ def one_size(n_js: int, args, ref, factory, workdir: Path) -> dict:
         + _stages(irep.get("write_detail_s", {}))
         + f" ; listes reprises telles quelles {irep['counts'].get('needs_copied', 0)}, "
         f"complétées par leur réserve {irep['counts'].get('needs_completed', 0)}"
+    )
+    changed = irep.get("rows_changed") or {}
+    print(
+        "  lignes écrites / fermées (les autres sont partagées avec l'exécution précédente) : "
+        + ", ".join(
+            f"{t} {c.get('inserted', 0)} / {c.get('closed', 0)}" for t, c in changed.items()
+        )
     )
     store.dispose()
     for suffix in ("", "-wal", "-shm"):
