@@ -780,7 +780,8 @@ def write_results(
                 texts=_explanation_texts(fresh_sl, results.explanations),
             ),
         )
-        changed.setdefault("run_shortlists", {})["inserted"] = len(fresh_sl)
+        if incremental:
+            changed["run_shortlists"]["inserted"] = len(fresh_sl)
 
     def _write_reserves(conn) -> None:
         rows = reserves
@@ -853,7 +854,8 @@ def write_results(
                 strict=True,
             ),
         )
-        changed.setdefault("run_paths", {})["inserted"] = len(fresh_pt)
+        if incremental:
+            changed["run_paths"]["inserted"] = len(fresh_pt)
 
     def _write_fingerprints(conn) -> None:
         _insert_rows(
