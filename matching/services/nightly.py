@@ -57,7 +57,7 @@ from matching.batch import (
 )
 from matching.batch.changes import context_fingerprint, entity_fingerprints, shortlist_changes
 from matching.batch.compute import release_workers, remove_stale_files
-from matching.batch.incremental import reusable_pairs
+from matching.batch.incremental import _group_starts, reusable_pairs
 from matching.batch.paths import compute_paths, compute_paths_parallel, path_pairs
 from matching.config import Settings
 from matching.exceptions import (
@@ -241,24 +241,19 @@ def _read(conn, sql: str, params: dict, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(dict(zip(columns, cols, strict=True)))
 
 
-def ranked(df: pd.DataFrame, *, group: str, member: str) -> pd.DataFrame:
+def ranked(df: pd.DataFrame, *, group: str, member: str, first: str | None = None) -> pd.DataFrame:
     """``df`` sorted into its lists (score descending, ties by ``member`` ascending: the order of
-    :func:`matching.batch.compute.top_k`) with the 1-based ``rank`` that order gives."""
+    :func:`matching.batch.compute.top_k`) with the 1-based ``rank`` that order gives; ``first``:
+    a column ordered before the score within a list (the shortlist before the reserve)."""
     if df.empty:
         return df.assign(rank=pd.Series(dtype=np.int64))
-    order = np.lexsort(
-        (
-            df[member].to_numpy(np.int64),
-            -df["score"].to_numpy(np.float64),
-            df[group].to_numpy(np.int64),
-        )
-    )
+    keys = [df[member].to_numpy(np.int64), -df["score"].to_numpy(np.float64)]
+    if first is not None:
+        keys.append(df[first].to_numpy())
+    order = np.lexsort((*keys, df[group].to_numpy(np.int64)))
     df = df.iloc[order].reset_index(drop=True)
-    g = df[group].to_numpy(np.int64)
-    first = np.r_[True, g[1:] != g[:-1]]
-    starts = np.flatnonzero(first)
-    rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)])) + 1
-    return df.assign(rank=rank.astype(np.int64))
+    _, position = _group_starts(df[group].to_numpy(np.int64))
+    return df.assign(rank=position + 1)
 
 
 def read_results(
@@ -363,26 +358,8 @@ def read_lists(store: Engine, run_id: int) -> pd.DataFrame:
         cols,
         dtypes,
     )
-    if df.empty:
-        return df.drop(columns="part").assign(
-            rank=pd.Series(dtype=np.int64), reserve=pd.Series(dtype=bool)
-        )
-    # shortlist first, then reserve, each by score (the reserve ranks after the shortlist)
-    order = np.lexsort(
-        (
-            df["jobseeker_id"].to_numpy(),
-            -df["score"].to_numpy(),
-            df["part"].to_numpy(),
-            df["need_id"].to_numpy(),
-        )
-    )
-    df = df.iloc[order].reset_index(drop=True)
-    g = df["need_id"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)])) + 1
-    return df.assign(rank=rank.astype(np.int64), reserve=df["part"].to_numpy() == 1).drop(
-        columns="part"
-    )
+    df = ranked(df, group="need_id", member="jobseeker_id", first="part")
+    return df.assign(reserve=df["part"].to_numpy() == 1).drop(columns="part")
 
 
 def read_matches(
