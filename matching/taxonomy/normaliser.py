@@ -373,6 +373,46 @@ def _word_analyzer(text: str) -> list[str]:
     return toks + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
 
 
+def _class_analyzer(text: str) -> list[str]:
+    """Words, word bigrams and light stems (first 5 letters of the long words): the features of
+    the fiche classifier (module-level so fitted vectorisers pickle)."""
+    toks = normalise_text(text).split()
+    return (
+        toks
+        + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
+        + [t[:5] + "~" for t in toks if len(t) > 5]
+    )
+
+
+#: Regularisation of the fiche classifier (linear SVM, one fiche against the rest) and the
+#: weights below which its coefficients are dropped (pruned, they keep the phrase x fiche
+#: product sparse and the fitted normaliser small; the tuning figures do not move).
+CLASSIFIER_C = 0.5
+CLASSIFIER_PRUNE = 0.02
+
+
+def _fit_classifier(
+    texts: np.ndarray, target: np.ndarray, docs: list[str], n_targets: int, random_state: int
+) -> tuple[TfidfVectorizer, sp.csr_matrix, np.ndarray]:
+    """Linear SVM (one target against the rest) from the indexed labels of each target and its
+    document (definition and access conditions of the fiche): learns which words tell a fiche
+    from the others, where the cosines weigh every shared word alike. Returns the vectoriser,
+    the pruned (terms x targets) coefficients and the intercepts."""
+    from sklearn.svm import LinearSVC
+
+    x_text = list(texts) + list(docs)
+    y = np.r_[target, np.arange(len(docs))].astype(np.int64)
+    vec = TfidfVectorizer(analyzer=_class_analyzer, sublinear_tf=True, dtype=np.float32)
+    x = vec.fit_transform(x_text)
+    svm = LinearSVC(C=CLASSIFIER_C, random_state=random_state).fit(x, y)
+    coef = np.zeros((n_targets, x.shape[1]), dtype=np.float32)
+    intercept = np.zeros(n_targets, dtype=np.float32)
+    coef[svm.classes_] = svm.coef_
+    intercept[svm.classes_] = svm.intercept_
+    coef[np.abs(coef) < CLASSIFIER_PRUNE] = 0.0
+    return vec, sp.csr_matrix(coef.T), intercept
+
+
 def _fiche_skill_text(referential: Any) -> pd.Series:
     """Per ROME fiche, the labels of its linked skills joined in one text."""
     skills = referential.skills
@@ -414,8 +454,10 @@ class _Index:
         max_df: int | float,
         profiles: tuple[TfidfVectorizer, sp.csr_matrix] | None = None,
         fiche_docs: tuple[TfidfVectorizer, list[sp.csr_matrix]] | None = None,
+        classifier: tuple[TfidfVectorizer, sp.csr_matrix, np.ndarray] | None = None,
     ):
         self.entries = entries
+        self.classifier = classifier
         self.profiles = profiles
         self.fiche_docs = fiche_docs
         self.vectorizer = TfidfVectorizer(
@@ -511,6 +553,7 @@ TARGET_FEATURES: tuple[str, ...] = (
     "share of phrase words in the labels",
     "fiche definition cosine",
     "fiche skills cosine",
+    "fiche classifier margin",
 )
 
 #: Fiche documents compared word by word (with light stems) with the phrase, one stage-2
@@ -586,6 +629,25 @@ def _target_features(
             t = np.r_[t, dt][first]
             e = np.r_[e, np.full(k, -1, dtype=np.int64)][first]
             pmax, psum, count, cmax = (np.r_[a, z][first] for a in (pmax, psum, count, cmax))
+    margin = None
+    if index.classifier is not None and n:
+        # the fiche classifier's best fiches join the candidates too; its margin is a feature
+        cvec, coef_t, intercept = index.classifier
+        qc = cvec.transform(texts).astype(np.float32)
+        margin = sp.csr_matrix(qc @ coef_t)
+        m = min(doc_candidates, n_t)
+        if m > 0:
+            top = sp.csr_matrix(sp_matmul_topn(qc, coef_t, top_n=m, n_threads=max(1, n_threads)))
+            dr = np.repeat(np.arange(n, dtype=np.int64), np.diff(top.indptr))
+            dt = top.indices.astype(np.int64)
+            key = np.r_[r * n_t + t, dr * n_t + dt]
+            _, first = np.unique(key, return_index=True)
+            k = len(dr)
+            z = np.zeros(k)
+            r = np.r_[r, dr][first]
+            t = np.r_[t, dt][first]
+            e = np.r_[e, np.full(k, -1, dtype=np.int64)][first]
+            pmax, psum, count, cmax = (np.r_[a, z][first] for a in (pmax, psum, count, cmax))
     cols = [pmax, np.log1p(psum), count / float(shortlist_size), cmax]
     if doc is not None and len(r):
         heads = np.array(
@@ -609,6 +671,11 @@ def _target_features(
     else:
         z = np.zeros(len(r))
         cols += [z, z, z, z] + [z] * len(FICHE_DOCUMENTS)
+    if margin is not None and len(r):
+        intercept = index.classifier[2]
+        cols.append(np.asarray(margin[r, t], dtype=np.float64).ravel() + intercept[t])
+    else:
+        cols.append(np.zeros(len(r)))
     return np.column_stack(cols).astype(np.float64), r, t, e
 
 
@@ -920,6 +987,11 @@ class Normaliser(BaseEstimator):
         as such are easy). Needed while truncations equal to another fiche's label counted as
         unseen titles; since those are dropped (:func:`ambiguous_variant_mask`) and "exact"
         means text equality, every tuning set holds the precision without it.
+    classifier : bool, default True
+        Occupations: a linear SVM (one fiche against the rest) over the words, bigrams and
+        light stems of the indexed labels and of each fiche's definition; its best fiches join
+        the candidates and its margin is a stage-2 feature (it learns which words tell fiches
+        apart, where the cosines weigh every shared word alike; see ``docs/normaliser.md``).
     ranker : {"logistic", "boosting"}, default "logistic"
         Model of the fiche-level stage (boosting is optimistic in sample and was no better on
         held-out data, see ``docs/normaliser.md``; kept for experiments).
@@ -978,6 +1050,7 @@ class Normaliser(BaseEstimator):
         doc_candidates: int = 10,
         keep_by_probability: int = 5,
         strict_unseen: bool = False,
+        classifier: bool = True,
         ranker: str = "logistic",
         random_state: int = 0,
         n_jobs: int = 1,
@@ -994,6 +1067,7 @@ class Normaliser(BaseEstimator):
         self.esco_languages = esco_languages
         self.doc_candidates = doc_candidates
         self.strict_unseen = strict_unseen
+        self.classifier = classifier
         self.keep_by_probability = keep_by_probability
         self.ranker = ranker
         self.random_state = random_state
@@ -1094,6 +1168,18 @@ class Normaliser(BaseEstimator):
                 raise ReferentialError(f"aucun libellé à indexer pour « {kind} »")
             tune_entries, phrases, gold, sets = self._tuning_set(kind, entries, referential, rng)
             tune_profiles = final_profiles = tune_docs = final_docs = None
+            tune_cls = final_cls = None
+            if kind == "occupation" and self.classifier:
+                occ = referential.occupations.set_index("code_rome")
+                text = occ["definition"].fillna("") + " " + occ["access"].fillna("")
+                docs = text.reindex(entries.target_code).fillna("").tolist()
+                # the tuning index's classifier never saw the tuning titles; both fitted at once
+                tune_cls, final_cls = joblib.Parallel(n_jobs=min(2, workers))(
+                    joblib.delayed(_fit_classifier)(
+                        e.text, e.target, docs, len(docs), self.random_state
+                    )
+                    for e in (tune_entries, entries)
+                )
             if kind == "occupation":
                 tuning_codes = set(tune_entries.source_code) ^ set(entries.source_code)
                 tune_titles = job_titles[~job_titles["code_ogr"].astype(str).isin(tuning_codes)]
@@ -1107,6 +1193,7 @@ class Normaliser(BaseEstimator):
                 max_df=self.max_df,
                 profiles=tune_profiles,
                 fiche_docs=tune_docs,
+                classifier=tune_cls,
             )
             texts = [normalise_text(p) for p in phrases]
             n = len(texts)
@@ -1201,6 +1288,7 @@ class Normaliser(BaseEstimator):
                 max_df=self.max_df,
                 profiles=final_profiles,
                 fiche_docs=final_docs,
+                classifier=final_cls,
             )
         self.profiles_ = (
             self.indexes_["occupation"].profiles if "occupation" in self.kinds else None
