@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -413,6 +414,50 @@ def _fit_classifier(
     return vec, sp.csr_matrix(coef.T), intercept
 
 
+class _Speller:
+    """Words unknown to a vocabulary replaced by the closest known word (OSA distance 1,
+    or 2 for words of 7 letters or more), for the word-level features: "carsite" is "cariste"
+    again for the fiche classifier, while stage 1 (characters) sees the phrase as typed.
+    Candidates come from a character n-gram TF-IDF top-n product, distances from RapidFuzz."""
+
+    def __init__(self, words: Sequence[str]):
+        kept = sorted({w for w in words if len(w) >= 4 and w.isalpha()})
+        self.known = frozenset(words)
+        self.words = np.asarray(kept, dtype=object)
+        self.vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 3), sublinear_tf=True, dtype=np.float32
+        )
+        self.matrix_t = sp.csr_matrix(self.vectorizer.fit_transform(kept).T, dtype=np.float32)
+
+    def correct(self, texts: list[str], n_threads: int = 1) -> list[str]:
+        """``texts`` (normalised) with their unknown words corrected where one is close."""
+        tokens = [x.split() for x in texts]
+        unknown = sorted(
+            {w for ts in tokens for w in ts if w not in self.known and len(w) >= 4 and w.isalpha()}
+        )
+        if not unknown or not len(self.words):
+            return texts
+        q = self.vectorizer.transform(unknown).astype(np.float32)
+        top = sp.csr_matrix(sp_matmul_topn(q, self.matrix_t, top_n=5, n_threads=max(1, n_threads)))
+        rows = np.repeat(np.arange(len(unknown)), np.diff(top.indptr))
+        if not len(rows):
+            return texts
+        queries = np.asarray(unknown, dtype=object)[rows]
+        dist = process.cpdist(
+            queries, self.words[top.indices], scorer=OSA.distance, workers=n_threads
+        )
+        allowed = np.where(np.array([len(w) for w in queries]) >= 7, 2, 1)
+        ok = np.asarray(dist) <= allowed
+        # per unknown word, the closest allowed candidate (ties: the higher n-gram cosine)
+        order = np.lexsort((-top.data, dist, rows))
+        mapping: dict[str, str] = {}
+        for i in order[ok[order]]:
+            mapping.setdefault(queries[i], self.words[top.indices[i]])
+        if not mapping:
+            return texts
+        return [" ".join(mapping.get(w, w) for w in ts) for ts in tokens]
+
+
 def _fiche_skill_text(referential: Any) -> pd.Series:
     """Per ROME fiche, the labels of its linked skills joined in one text."""
     skills = referential.skills
@@ -458,6 +503,10 @@ class _Index:
     ):
         self.entries = entries
         self.classifier = classifier
+        self.speller: _Speller | None = None
+        if classifier is not None:
+            vocab = classifier[0].vocabulary_
+            self.speller = _Speller([w for w in vocab if " " not in w and "~" not in w])
         self.profiles = profiles
         self.fiche_docs = fiche_docs
         self.vectorizer = TfidfVectorizer(
@@ -604,10 +653,30 @@ def _target_features(
     target = index.entries.target[entry]
     r, t, e, pmax, psum, count, cmax = _group_pairs(rows, target, entry, prob, cosine)
     n_t = index.entries.target_code.shape[0]
-    doc = prof = cover = None
+    m = min(doc_candidates, n_t)
+    # word-level features see the phrase with its misspelt words corrected (stage 1 saw it as
+    # typed, through characters)
+    words = texts
+    if index.speller is not None and n:
+        words = index.speller.correct(texts, n_threads)
+
+    def join(top: sp.spmatrix) -> None:
+        # the best fiches of a word-level score join the candidates (shortlist pairs kept)
+        nonlocal r, t, e, pmax, psum, count, cmax
+        top = sp.csr_matrix(top)
+        dr = np.repeat(np.arange(n, dtype=np.int64), np.diff(top.indptr))
+        dt = top.indices.astype(np.int64)
+        _, first = np.unique(np.r_[r * n_t + t, dr * n_t + dt], return_index=True)
+        z = np.zeros(len(dr))
+        r = np.r_[r, dr][first]
+        t = np.r_[t, dt][first]
+        e = np.r_[e, np.full(len(dr), -1, dtype=np.int64)][first]
+        pmax, psum, count, cmax = (np.r_[a, z][first] for a in (pmax, psum, count, cmax))
+
+    doc = prof = cover = margin = None
     if index.label_docs is not None and n:
         vec, doc_t = index.label_docs
-        q = vec.transform(texts).astype(np.float32)
+        q = vec.transform(words).astype(np.float32)
         doc = sp.csr_matrix(q @ doc_t)
         # idf-weighted share of the phrase's words (and stems) found in the fiche's labels
         qi = q.copy()
@@ -615,45 +684,21 @@ def _target_features(
         total = np.asarray(qi.sum(axis=1)).ravel()
         cover = sp.csr_matrix(qi @ index.doc_words_t)
         pvec, prof_t = index.profiles
-        prof = sp.csr_matrix(pvec.transform(texts).astype(np.float32) @ prof_t)
-        m = min(doc_candidates, n_t)
+        prof = sp.csr_matrix(pvec.transform(words).astype(np.float32) @ prof_t)
         if m > 0:
-            top = sp.csr_matrix(sp_matmul_topn(q, doc_t, top_n=m, n_threads=max(1, n_threads)))
-            dr = np.repeat(np.arange(n, dtype=np.int64), np.diff(top.indptr))
-            dt = top.indices.astype(np.int64)
-            key = np.r_[r * n_t + t, dr * n_t + dt]
-            _, first = np.unique(key, return_index=True)  # shortlist pairs come first: kept
-            k = len(dr)
-            z = np.zeros(k)
-            r = np.r_[r, dr][first]
-            t = np.r_[t, dt][first]
-            e = np.r_[e, np.full(k, -1, dtype=np.int64)][first]
-            pmax, psum, count, cmax = (np.r_[a, z][first] for a in (pmax, psum, count, cmax))
-    margin = None
+            join(sp_matmul_topn(q, doc_t, top_n=m, n_threads=max(1, n_threads)))
     if index.classifier is not None and n:
-        # the fiche classifier's best fiches join the candidates too; its margin is a feature
-        cvec, coef_t, intercept = index.classifier
-        qc = cvec.transform(texts).astype(np.float32)
+        cvec, coef_t, _ = index.classifier
+        qc = cvec.transform(words).astype(np.float32)
         margin = sp.csr_matrix(qc @ coef_t)
-        m = min(doc_candidates, n_t)
         if m > 0:
-            top = sp.csr_matrix(sp_matmul_topn(qc, coef_t, top_n=m, n_threads=max(1, n_threads)))
-            dr = np.repeat(np.arange(n, dtype=np.int64), np.diff(top.indptr))
-            dt = top.indices.astype(np.int64)
-            key = np.r_[r * n_t + t, dr * n_t + dt]
-            _, first = np.unique(key, return_index=True)
-            k = len(dr)
-            z = np.zeros(k)
-            r = np.r_[r, dr][first]
-            t = np.r_[t, dt][first]
-            e = np.r_[e, np.full(k, -1, dtype=np.int64)][first]
-            pmax, psum, count, cmax = (np.r_[a, z][first] for a in (pmax, psum, count, cmax))
+            join(sp_matmul_topn(qc, coef_t, top_n=m, n_threads=max(1, n_threads)))
     cols = [pmax, np.log1p(psum), count / float(shortlist_size), cmax]
     if doc is not None and len(r):
         heads = np.array(
             [
                 index.heads.get(x.split()[0], len(index.heads)) if x else len(index.heads)
-                for x in texts
+                for x in words
             ]
         )
 
@@ -664,7 +709,7 @@ def _target_features(
         cols += [at(doc), at(prof), at(index.head_matrix[heads]), cover_rt]
         if index.fiche_docs is not None:
             dvec, dmats = index.fiche_docs
-            qd = dvec.transform(texts).astype(np.float32)
+            qd = dvec.transform(words).astype(np.float32)
             cols += [at(sp.csr_matrix(qd @ m)) for m in dmats]
         else:
             cols += [np.zeros(len(r))] * len(FICHE_DOCUMENTS)
@@ -1682,7 +1727,7 @@ def _manifest_hash(manifest: dict) -> str:
 #: is never loaded (2: fiche-level stage and confidence model; 3: "exact" stratum of the
 #: decisions; 4: fiche definition and skills documents; 5: "exact" by text equality, ambiguous
 #: noised variants out of the tuning phrases, no unseen-only threshold).
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 
 
 @lru_cache(maxsize=4)

@@ -19,6 +19,7 @@ from matching.taxonomy.normaliser import (
     NormalisationResult,
     Normaliser,
     _exact_first,
+    _Speller,
     ambiguous_variant_mask,
     calibrate_thresholds,
     get_normaliser,
@@ -403,3 +404,46 @@ def test_exact_means_the_typed_text_is_the_matched_label_not_a_cosine_of_one():
     texts = ["technicien geologue", "technicien geologue", "cariste cace chariot"]
     exact = _exact_first(r, e, 3, label_text, texts, [2], ["cariste cace"])
     assert exact.tolist() == [False, True, True]
+
+
+# --- word-level features: misspelt words corrected, fiche classifier ---------------------------
+SPELLER_WORDS = ["cariste", "preparateur", "commande", "technicien", "agent", "accueil", "data"]
+
+
+def test_misspelt_words_are_corrected_to_the_closest_known_word():
+    speller = _Speller(SPELLER_WORDS)
+    assert speller.correct(["carsite caces", "preparatuer de comande", "agnet accueil"]) == [
+        "cariste caces",  # one transposition
+        "preparateur de commande",  # two edits in a long word, one in "comande"
+        "agent accueil",
+    ]
+    # too far, too short, or not a word: left as typed
+    assert speller.correct(["teknissien", "dta", "x3 c++"]) == ["teknissien", "dta", "x3 c++"]
+
+
+@given(st.lists(st.sampled_from([*SPELLER_WORDS, "de", "carsite", "zzzz", "agnet"]), max_size=6))
+def test_correction_keeps_the_words_count_and_known_words_and_is_idempotent(words):
+    speller = _Speller(SPELLER_WORDS)
+    text = " ".join(words)
+    (once,) = speller.correct([text])
+    assert len(once.split()) == len(words)
+    assert all(a == b for a, b in zip(words, once.split(), strict=True) if a in SPELLER_WORDS)
+    assert speller.correct([once]) == [once]
+
+
+@pytest.mark.slow
+def test_a_misspelt_known_title_keeps_its_fiche(full_normaliser):
+    # word-level features (fiche classifier, label documents) see "cariste", not "carsite"
+    for phrase, code in (("carsite", "N1101"), ("preparatuer de commandes", "N1103")):
+        assert full_normaliser.normalise(phrase).candidates[0].code == code, phrase
+
+
+def test_the_fiche_classifier_is_fitted_for_occupations_only_and_can_be_switched_off(
+    toy_referential, toy_normaliser
+):
+    assert toy_normaliser.indexes_["occupation"].classifier is not None
+    assert toy_normaliser.indexes_["skill"].classifier is None
+    off = Normaliser(kinds=("occupation",), classifier=False).fit(toy_referential)
+    assert off.indexes_["occupation"].classifier is None
+    assert off.rankers_["occupation"].coef_[0][-1] == 0.0  # the margin column is all zeros
+    assert off.normalise("cariste").candidates[0].code == "N1101"
