@@ -918,6 +918,19 @@ def _wilson_lower(successes: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
     return (centre - margin) / denom
 
 
+def _floor(score: np.ndarray, hit: np.ndarray, precision: float, start: int) -> float:
+    """Lowest score down to which the running precision of ``hit`` (best scores first), from the
+    ``start``-th phrase on, never falls below ``precision`` (-inf: it never does)."""
+    o = np.argsort(-score, kind="stable")
+    s, h = score[o], hit[o].astype(float)
+    n = np.arange(1, len(s) + 1)
+    bad = np.flatnonzero((np.cumsum(h) / n < precision) & (n >= start))
+    if not len(bad):
+        return -math.inf
+    cut = np.flatnonzero(np.r_[s[1:] != s[:-1], True][: bad[0]])
+    return float(s[cut[-1]]) if len(cut) else math.inf
+
+
 def calibrate_thresholds(
     top_score: np.ndarray,
     top1_hit: np.ndarray,
@@ -927,6 +940,8 @@ def calibrate_thresholds(
     min_support: int = 30,
     z: float = 1.0,
     stratum: np.ndarray | None = None,
+    sets: np.ndarray | None = None,
+    set_support: int = 10,
 ) -> tuple[float, float]:
     """Decision thresholds from tuning results: ``(review, auto)``.
 
@@ -950,6 +965,13 @@ def calibrate_thresholds(
     stratum : numpy.ndarray of bool, optional
         Phrases (e.g. unseen titles) that must reach ``auto_precision`` on their own as well:
         ``auto`` is raised until their running precision above it never falls below it.
+    sets : numpy.ndarray, optional
+        Name of the tuning set of each phrase ("unseen typo", "seen noised", "junk"...): in
+        every set, once ``set_support`` of its phrases are above ``auto``, their running
+        precision (best scores first) must not fall below ``auto_precision`` (the pooled bound
+        alone let typo'd unseen titles through at 0.95 while easier sets carried the mean).
+    set_support : int, default 10
+        Phrases of a set above the threshold from which its own precision is checked.
 
     Returns
     -------
@@ -963,6 +985,10 @@ def calibrate_thresholds(
     last_of_value = np.r_[s[1:] != s[:-1], True]
     ok = (lower >= auto_precision) & (n >= min_support) & last_of_value
     auto = float(s[np.flatnonzero(ok)[-1]]) if ok.any() else math.inf
+    if sets is not None:
+        for name in np.unique(sets):
+            mask = sets == name
+            auto = max(auto, _floor(top_score[mask], top1_hit[mask], auto_precision, set_support))
     if stratum is not None and np.any(stratum):
         # the hardest stratum (unseen titles) must reach the precision on its own too: the
         # lowest score down to which its running precision (best scores first) never falls
@@ -1296,8 +1322,9 @@ class Normaliser(BaseEstimator):
             conf = _predict(confidence, cfeats)
             # calibrated on the whole tuning mixture (titles of the referential as typed, unseen
             # titles, junk), separately for phrases equal to a label of their first candidate
-            # once normalised ("exact") and the others; with ``strict_unseen``, the unseen titles
-            # must reach the precision on their own too in each
+            # once normalised ("exact") and the others; in each, every tuning set must hold the
+            # precision on its own once 10 of its phrases are automatic, and with
+            # ``strict_unseen`` the unseen titles pooled must too
             unseen = np.char.startswith(sets.astype(str), "unseen") if self.strict_unseen else None
             exact = cfeats[:, -1] > 0.5
             review, auto = calibrate_thresholds(
@@ -1306,6 +1333,7 @@ class Normaliser(BaseEstimator):
                 top5[~exact],
                 auto_precision=self.auto_precision,
                 stratum=None if unseen is None else unseen[~exact],
+                sets=sets[~exact],
             )
             review_x, auto_x = review, auto
             if exact.any():
@@ -1315,6 +1343,7 @@ class Normaliser(BaseEstimator):
                     top5[exact],
                     auto_precision=self.auto_precision,
                     stratum=None if unseen is None else unseen[exact],
+                    sets=sets[exact],
                 )
             review = min(review, review_x)
             auto_mask = conf >= np.where(exact, auto_x, auto)

@@ -187,6 +187,25 @@ def test_calibration_holds_the_precision_on_the_hard_stratum_too():
     assert not (hard & (score >= strict)).any() or hit[hard & (score >= strict)].mean() >= 0.7
 
 
+@given(st.integers(0, 10_000))
+def test_every_tuning_set_holds_the_precision_above_the_threshold(seed):
+    # three sets of phrases: two easy, one (typos) right less often at high scores; the pooled
+    # bound accepts the weak set's errors, the per-set check raises the threshold above them
+    rng = np.random.default_rng(seed)
+    score = rng.random(3000)
+    sets = np.array(["seen", "unseen clean", "unseen typo"])[np.arange(3000) % 3]
+    weak = sets == "unseen typo"
+    hit = np.where(weak, rng.random(3000) < 0.8, rng.random(3000) < 0.995)
+    _, auto = calibrate_thresholds(score, hit, hit, auto_precision=0.95, sets=sets)
+    for name in np.unique(sets):
+        above = (sets == name) & (score >= auto)
+        order = np.argsort(-score[above])
+        running = np.cumsum(hit[above][order]) / np.arange(1, above.sum() + 1)
+        assert (running[9:] >= 0.95).all(), name  # from the 10th automatic phrase on
+    _, pooled = calibrate_thresholds(score, hit, hit, auto_precision=0.95)
+    assert auto >= pooled
+
+
 def test_an_abbreviation_never_lowers_the_score_of_its_title(toy_normaliser):
     plain = toy_normaliser.normalise("cariste").candidates[0]
     with_permit = toy_normaliser.normalise("cariste CACES 3").candidates[0]
