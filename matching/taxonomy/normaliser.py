@@ -16,14 +16,18 @@ Method (see ``docs/normaliser.md``):
 4. stage 2 (target level): labels are grouped per target (best and soft-summed probabilities,
    count, best cosine) and, for occupations, compared at fiche level (word/stem cosine and word
    coverage against the document of all the fiche's labels, fiche profile cosine, head word,
-   cosine with the fiche definition and with its skills); fiches close by their label document
-   join the candidates; a second logistic combination gives each candidate's score; a phrase
+   cosine with the fiche definition and with its skills) and by the margin of a linear SVM fiche
+   classifier over the fiches' labels and definitions; these word-level features see the phrase
+   with its misspelt words corrected to the closest known word; fiches close by their label
+   document or by the classifier join the candidates; a second logistic combination gives each
+   candidate's score; a phrase
    with a trade abbreviation is also scored without its expansion and the better variant kept;
 5. a confidence model of "the first candidate is right" and the decision thresholds ("auto" /
    "review" / "unknown") are calibrated on a TUNING split of the referential: unseen titles held
    out of a temporary index, titles of the index as typed, and junk; separately for phrases
-   equal to one of their first candidate's labels and the others; noised variants that are
-   another target's label once normalised stand for that target and are left out;
+   equal to one of their first candidate's labels and the others, and every tuning set must hold
+   the precision on its own; noised variants that are another target's label once normalised
+   stand for that target and are left out;
 6. lists longer than five (occupations) continue, after the five most probable fiches, by
    expected gain (own probability + half the probability of a sibling fiche).
 
