@@ -59,6 +59,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 from sparse_dot_topn import sp_matmul_topn
 
@@ -403,8 +404,6 @@ def _fit_classifier(
     document (definition and access conditions of the fiche): learns which words tell a fiche
     from the others, where the cosines weigh every shared word alike. Returns the vectoriser,
     the pruned (terms x targets) coefficients and the intercepts."""
-    from sklearn.svm import LinearSVC
-
     x_text = list(texts) + list(docs)
     y = np.r_[target, np.arange(len(docs))].astype(np.int64)
     vec = TfidfVectorizer(analyzer=_class_analyzer, sublinear_tf=True, dtype=np.float32)
@@ -994,17 +993,9 @@ def calibrate_thresholds(
             mask = sets == name
             auto = max(auto, _floor(top_score[mask], top1_hit[mask], auto_precision, set_support))
     if stratum is not None and np.any(stratum):
-        # the hardest stratum (unseen titles) must reach the precision on its own too: the
-        # lowest score down to which its running precision (best scores first) never falls
-        # below ``auto_precision``
-        hs = top_score[stratum]
-        o = np.argsort(-hs, kind="stable")
-        hs, hh = hs[o], top1_hit[stratum][o].astype(float)
-        prec = np.cumsum(hh) / np.arange(1, len(hh) + 1)
-        cut = np.r_[hs[1:] != hs[:-1], True]
-        bad = np.flatnonzero(prec < auto_precision)
-        cand = np.flatnonzero(cut[: bad[0] if len(bad) else len(hh)])
-        auto = max(auto, float(hs[cand[-1]]) if len(cand) else math.inf)
+        # the hardest stratum (unseen titles) must reach the precision on its own too, from
+        # its first phrase on
+        auto = max(auto, _floor(top_score[stratum], top1_hit[stratum], auto_precision, 1))
     iso = IsotonicRegression(increasing=True, out_of_bounds="clip")
     fitted = iso.fit(top_score, topk_hit.astype(float)).predict(top_score)
     above = top_score[fitted >= 0.5]
@@ -1049,7 +1040,8 @@ class Normaliser(BaseEstimator):
         (preferred and alternative labels), "en" (preferred label; lowers the tuning offers).
     doc_candidates : int, default 10
         Occupations: fiches added to the candidates by the word cosine between the phrase and
-        the document of all labels of each fiche (finds titles sharing words, not characters).
+        the document of all labels of each fiche (finds titles sharing words, not characters),
+        and as many by the margin of the fiche classifier.
     keep_by_probability : int, default 5
         Occupations: the first candidates are the most probable fiches; when more are asked,
         the following ones are ordered by expected gain, ``p(fiche) + 0.5 * p(a sibling fiche
