@@ -83,17 +83,26 @@ ABBREVIATIONS: dict[str, str] = {
     "fullstack": "full stack",
     # Machine-learning operations (MLOps): ROME "Ingénieur / Ingénieure machine learning".
     "mlops": "machine learning",
-    # --- clipped words common in CVs and vacancy titles (French usage, Le Robert "abrév.") ------
-    "prepa": "preparateur preparation",
-    "prep": "preparateur preparation",
-    "cde": "commande",
-    "cdes": "commande",
-    "manut": "manutention",
-    "compta": "comptable comptabilite",
-    "admin": "administratif administration",
-    "resp": "responsable",
-    "assist": "assistant",
-    "tech": "technicien technique",
-    "maint": "maintenance",
-    "elec": "electricien electricite",
 }
+
+#: Clipped words common in CVs and vacancy titles (French usage, Le Robert "abrév."): each stands
+#: for ONE of its words. They are appended like the other expansions (``ABBREVIATIONS``), and a
+#: phrase holding one is also matched with each of its words in its place ("prépa commandes" as
+#: "preparateur commande" and "preparation commande"): appended, the two words of "prépa" and
+#: the clipping in head position hid "Préparateur de commandes" behind fiches of "préparateurs
+#: de matières".
+CLIPPED_WORDS: dict[str, tuple[str, ...]] = {
+    "prepa": ("preparateur", "preparation"),
+    "prep": ("preparateur", "preparation"),
+    "cde": ("commande",),
+    "cdes": ("commande",),
+    "manut": ("manutention",),
+    "compta": ("comptable", "comptabilite"),
+    "admin": ("administratif", "administration"),
+    "resp": ("responsable",),
+    "assist": ("assistant",),
+    "tech": ("technicien", "technique"),
+    "maint": ("maintenance",),
+    "elec": ("electricien", "electricite"),
+}
+ABBREVIATIONS.update({k: " ".join(v) for k, v in CLIPPED_WORDS.items()})

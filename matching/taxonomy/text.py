@@ -24,11 +24,12 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
 
-from matching.taxonomy.abbreviations import ABBREVIATIONS
+from matching.taxonomy.abbreviations import ABBREVIATIONS, CLIPPED_WORDS
 
 #: French function words and vacancy boilerplate ignored when comparing phrases. Tokens are
 #: compared after folding, so the list is written folded (no accents, lower case, singular).
@@ -232,6 +233,33 @@ _EXPANSIONS: dict[str, tuple[str, ...]] = {
 
 #: Folded tokens that :func:`normalise_text` expands (keys of the abbreviation list).
 ABBREVIATION_KEYS: frozenset[str] = frozenset(_EXPANSIONS)
+
+_SUBSTITUTES: dict[str, tuple[str, ...]] = {
+    fold_token(k): tuple(" ".join(_fold_expansion(w)) for w in v) for k, v in CLIPPED_WORDS.items()
+}
+
+
+def clipped_variants(text: str, *, limit: int = 4) -> list[str]:
+    """``text`` (normalised, without expansion) with each clipped word replaced by one of the
+    words it stands for (:data:`~matching.taxonomy.abbreviations.CLIPPED_WORDS`), at most
+    ``limit`` variants, duplicate tokens removed; ``[]`` when it holds no clipped word.
+
+    Examples
+    --------
+    >>> clipped_variants("prepa cde")
+    ['preparateur commande', 'preparation commande']
+    """
+    tokens = text.split()
+    choices = [_SUBSTITUTES.get(t, (t,)) for t in tokens]
+    if all(len(c) == 1 and c[0] == t for c, t in zip(choices, tokens, strict=True)):
+        return []
+    out: list[str] = []
+    for combo in itertools.islice(itertools.product(*choices), limit):
+        words = list(dict.fromkeys(" ".join(combo).split()))
+        variant = " ".join(words)
+        if variant not in out:
+            out.append(variant)
+    return out
 
 
 def tokenize(text: str, *, expand: bool = True) -> list[str]:

@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.taxonomy.abbreviations import ABBREVIATIONS
-from matching.taxonomy.text import fold_case_accents, fold_token, normalise_text, tokenize
+from matching.taxonomy.abbreviations import ABBREVIATIONS, CLIPPED_WORDS
+from matching.taxonomy.text import (
+    clipped_variants,
+    fold_case_accents,
+    fold_token,
+    normalise_text,
+    tokenize,
+)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +110,25 @@ def test_folding_cache_does_not_change_tokens():
     first = [fold_token(t) for t in ["vendeuses", "conductrice", "cheffe", "commandes"]]
     assert first == [fold_token(t) for t in ["vendeuses", "conductrice", "cheffe", "commandes"]]
     assert first == ["vendeur", "conducteur", "chef", "commande"]
+
+
+def test_clipped_words_are_replaced_by_each_word_they_stand_for():
+    assert clipped_variants(normalise_text("prépa cdes", expand=False)) == [
+        "preparateur commande",
+        "preparation commande",
+    ]
+    assert clipped_variants("cariste cace 3") == []  # an acronym is not a clipping
+    assert len(clipped_variants("tech maint elec compta", limit=4)) == 4
+
+
+@given(st.lists(st.sampled_from([*CLIPPED_WORDS, "agent", "de", "quai", "cariste"]), max_size=5))
+def test_clipped_variants_keep_every_other_word_and_hold_no_clipping(words):
+    text = normalise_text(" ".join(words), expand=False)
+    variants = clipped_variants(text)
+    clipped = {fold_token(k) for k in CLIPPED_WORDS}
+    if clipped.isdisjoint(text.split()):
+        assert variants == []
+    for v in variants:
+        assert clipped.isdisjoint(v.split())
+        assert {w for w in text.split() if w not in clipped} <= set(v.split())
+        assert len(set(v.split())) == len(v.split())
