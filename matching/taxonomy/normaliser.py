@@ -392,7 +392,7 @@ def _class_analyzer(text: str) -> list[str]:
     return (
         toks
         + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
-        + [t[:5] + "~" for t in toks if len(t) > 5]
+        + [t[:5] + "~" for t in toks if len(t) >= 5]
     )
 
 
@@ -440,11 +440,24 @@ class _Speller:
         )
         self.matrix_t = sp.csr_matrix(self.vectorizer.fit_transform(kept).T, dtype=np.float32)
 
+    def _clipped(self, word: str) -> bool:
+        """A word of 5 letters or more cut from a known word ("techn", "maintenan"): left as
+        typed, its light stem is a feature of the classifier."""
+        if len(word) < 5:
+            return False
+        i = int(np.searchsorted(self.words, word))
+        return i < len(self.words) and str(self.words[i]).startswith(word)
+
     def correct(self, texts: list[str], n_threads: int = 1) -> list[str]:
         """``texts`` (normalised) with their unknown words corrected where one is close."""
         tokens = [x.split() for x in texts]
         unknown = sorted(
-            {w for ts in tokens for w in ts if w not in self.known and len(w) >= 4 and w.isalpha()}
+            {
+                w
+                for ts in tokens
+                for w in ts
+                if w not in self.known and len(w) >= 4 and w.isalpha() and not self._clipped(w)
+            }
         )
         if not unknown or not len(self.words):
             return texts
@@ -526,7 +539,11 @@ class _Index:
         self.speller: _Speller | None = None
         if classifier is not None:
             vocab = classifier[0].vocabulary_
-            self.speller = _Speller([w for w in vocab if " " not in w and "~" not in w])
+            other = profiles[0].vocabulary_ if profiles is not None else {}
+            self.speller = _Speller(
+                [w for w in vocab if " " not in w and "~" not in w],
+                also_known=[w for w in other if " " not in w and "~" not in w],
+            )
         self.profiles = profiles
         self.fiche_docs = fiche_docs
         self.vectorizer = TfidfVectorizer(

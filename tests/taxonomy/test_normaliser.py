@@ -516,6 +516,13 @@ def test_trade_abbreviations_are_never_corrected_into_other_words():
     assert speller.correct(["prepa commande", "cdes cadr"]) == ["prepa commande", "cdes cadre"]
 
 
+def test_clipped_and_otherwise_known_words_are_left_as_typed():
+    # "techn" is cut from "technicien" (its light stem is a classifier feature), "soudure" is a
+    # word of the fiche documents though not of the labels: neither is "corrected"
+    speller = _Speller([*SPELLER_WORDS, "soudeur"], also_known=["soudure"])
+    assert speller.correct(["techn soudure carsite"]) == ["techn soudure cariste"]
+
+
 @pytest.mark.slow
 def test_a_misspelt_known_title_keeps_its_fiche(full_normaliser):
     # word-level features (fiche classifier, label documents) see "cariste", not "carsite"
