@@ -452,12 +452,9 @@ class _Speller:
         """``texts`` (normalised) with their unknown words corrected where one is close."""
         tokens = [x.split() for x in texts]
         unknown = sorted(
-            {
-                w
-                for ts in tokens
-                for w in ts
-                if w not in self.known and len(w) >= 4 and w.isalpha() and not self._clipped(w)
-            }
+            w
+            for w in {w for ts in tokens for w in ts if w not in self.known}
+            if len(w) >= 4 and w.isalpha() and not self._clipped(w)
         )
         if not unknown or not len(self.words):
             return texts
