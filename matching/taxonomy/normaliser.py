@@ -20,14 +20,16 @@ Method (see ``docs/normaliser.md``):
    classifier over the fiches' labels and definitions; these word-level features see the phrase
    with its misspelt words corrected to the closest known word; fiches close by their label
    document or by the classifier join the candidates; a second logistic combination gives each
-   candidate's score; a phrase
-   with a trade abbreviation is also scored without its expansion and the better variant kept;
+   candidate's score; a phrase with a trade abbreviation is also scored without its expansion,
+   and with each word a clipped word stands for in its place ("prépa": "préparateur",
+   "préparation"), and the best variant kept;
 5. a confidence model of "the first candidate is right" and the decision thresholds ("auto" /
    "review" / "unknown") are calibrated on a TUNING split of the referential: unseen titles held
    out of a temporary index, titles of the index as typed, and junk; separately for phrases
-   equal to one of their first candidate's labels and the others, and every tuning set must hold
-   the precision on its own; noised variants that are another target's label once normalised
-   stand for that target and are left out;
+   equal to one of their first candidate's labels (a label no other target has) and the others,
+   with a one-sided 95 % bound over tuning titles (a title's variants count once), and every
+   tuning set must hold the precision on its own; noised variants that are another target's
+   label once normalised stand for that target and are left out;
 6. lists longer than five (occupations) continue, after the five most probable fiches, by
    expected gain (own probability + half the probability of a sibling fiche).
 
