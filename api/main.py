@@ -73,7 +73,7 @@ def default_normaliser(settings: Settings):
 
     return get_normaliser(
         referential_dir=settings.referential_dir,
-        cache_dir=settings.data_dir / "cache",
+        cache_dir=settings.effective_cache_dir,
         n_jobs=1,
     )
 

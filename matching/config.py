@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; SQLite file in data_dir when unset."
     )
     referential_dir: Path = Field(default=REFERENTIAL_DIR)
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Fitted normaliser cache (rebuilt when missing); data_dir/cache when unset.",
+    )
     models_dir: Path = Field(default=PROJECT_DIR / "models")
     ranker_model: str | None = Field(
         default=None,
@@ -65,6 +69,10 @@ class Settings(BaseSettings):
     boosted_programmes: tuple[str, ...] = Field(
         default=("PLIE",), description="Programmes favoured by `programme_boost` (JSON list)."
     )
+
+    @property
+    def effective_cache_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.data_dir / "cache"
 
     @property
     def effective_database_url(self) -> str:

@@ -7,6 +7,7 @@ falls back or skips. Every test that uses the ``engine`` fixture is marked ``db`
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -30,6 +31,30 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "engine" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_normaliser_cache(request, tmp_path_factory):
+    """One fitted-normaliser cache (``PASSERELLE_CACHE_DIR``) for the whole run and the next ones
+    (CI's SQLite then PostgreSQL runs), in pytest's cache folder, keyed by the normaliser's
+    sources: fitting the full referential takes a minute or more, and every test's fresh data
+    directory used to refit it. Tests of the cache itself pass their own ``cache_dir``."""
+    digest = hashlib.sha256()
+    for path in sorted((PROJECT_DIR / "matching" / "taxonomy").glob("*.py")):
+        digest.update(path.read_bytes())
+    key = digest.hexdigest()[:16]
+    cache = getattr(request.config, "cache", None)
+    root = Path(cache.mkdir("normaliser")) if cache else tmp_path_factory.mktemp("normaliser")
+    for old in root.iterdir():  # caches of earlier versions of the sources
+        if old.name != key:
+            shutil.rmtree(old, ignore_errors=True)
+    (root / key).mkdir(exist_ok=True)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PASSERELLE_CACHE_DIR", str(root / key))
+    get_settings.cache_clear()
+    yield root / key
+    patch.undo()
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ def _load():
     settings = get_settings()
     normaliser = get_normaliser(
         referential_dir=settings.referential_dir,
-        cache_dir=settings.data_dir / "cache",
+        cache_dir=settings.effective_cache_dir,
         n_jobs=settings.n_jobs,
     )
     return open_store(settings), normaliser

@@ -48,7 +48,7 @@ def _normaliser_factory(engine: Engine, settings: Settings):
 
         model = get_normaliser(
             referential_dir=settings.referential_dir,
-            cache_dir=settings.data_dir / "cache",
+            cache_dir=settings.effective_cache_dir,
             n_jobs=settings.n_jobs,
         )
         return CorrectedNormaliser(engine, model)

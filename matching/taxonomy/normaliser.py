@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import os
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -1866,7 +1867,7 @@ def _cached_normaliser(referential_dir: str, cache_dir: str | None, n_jobs: int)
     model = Normaliser(n_jobs=n_jobs).fit(referential)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # processes sharing the cache never mix
         joblib.dump(model, tmp, compress=3)
         tmp.replace(path)
     return model

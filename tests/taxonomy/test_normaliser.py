@@ -61,8 +61,14 @@ def toy_normaliser(toy_referential):
 
 
 @pytest.fixture(scope="session")
-def full_normaliser(referential):
-    return Normaliser(n_jobs=2).fit(referential)
+def full_normaliser(_shared_normaliser_cache):
+    """The production normaliser of the shipped referential, from the test run's shared cache
+    (fitted once per version of the sources, by whichever test needs it first)."""
+    from matching.config import REFERENTIAL_DIR
+
+    return get_normaliser(
+        referential_dir=REFERENTIAL_DIR, cache_dir=_shared_normaliser_cache, n_jobs=2
+    )
 
 
 def _codes(result: NormalisationResult) -> list[str]:
@@ -344,12 +350,12 @@ def test_get_normaliser_persists_and_reloads(tmp_path, referential):
     from matching.taxonomy.normaliser import _cached_normaliser
 
     _cached_normaliser.cache_clear()
-    first = get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path)
+    first = get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path, n_jobs=2)
     files = list(tmp_path.glob("normaliser-*.joblib"))
     assert len(files) == 1
-    assert get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path) is first
+    assert get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path, n_jobs=2) is first
     _cached_normaliser.cache_clear()
-    reloaded = get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path)
+    reloaded = get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path, n_jobs=2)
     assert reloaded is not first
     assert reloaded.normalise("agent autoroute") == first.normalise("agent autoroute")
     _cached_normaliser.cache_clear()
