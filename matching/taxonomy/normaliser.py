@@ -389,7 +389,8 @@ def _word_analyzer(text: str) -> list[str]:
 
 
 def _class_analyzer(text: str) -> list[str]:
-    """Words, word bigrams and light stems (first 5 letters of the long words): the features of
+    """Words, word bigrams and light stems (first 5 letters of words of 5 letters or more, so a
+    word clipped to 5 letters meets the words it was cut from): the features of
     the fiche classifier (module-level so fitted vectorisers pickle)."""
     toks = normalise_text(text).split()
     return (
@@ -434,7 +435,7 @@ class _Speller:
 
     def __init__(self, words: Sequence[str], also_known: Iterable[str] = ()):
         kept = sorted({w for w in words if len(w) >= 4 and w.isalpha()})
-        # words left as typed though not corrections targets: the trade abbreviations ("prepa"
+        # words left as typed though not correction targets: the trade abbreviations ("prepa"
         # was "corrected" to "repa", the stem of "repas") and ``also_known``
         self.known = frozenset(words) | ABBREVIATION_KEYS | frozenset(also_known)
         self.words = np.asarray(kept, dtype=object)
