@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -345,19 +346,27 @@ def test_known_titles_typed_exactly_are_accepted_automatically(full_normaliser):
 
 
 @pytest.mark.slow
-def test_get_normaliser_persists_and_reloads(tmp_path, referential):
+def test_get_normaliser_persists_and_reloads(tmp_path, full_normaliser, _shared_normaliser_cache):
     from matching.config import REFERENTIAL_DIR
     from matching.taxonomy.normaliser import _cached_normaliser
 
-    _cached_normaliser.cache_clear()
-    first = get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path, n_jobs=2)
-    files = list(tmp_path.glob("normaliser-*.joblib"))
+    # the full fixture went through get_normaliser: one file in the run's cache folder (fitted
+    # and written by whichever test needed it first; a full fit takes a minute or more)
+    files = list(_shared_normaliser_cache.glob("normaliser-*.joblib"))
     assert len(files) == 1
-    assert get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path, n_jobs=2) is first
+    assert (
+        get_normaliser(
+            referential_dir=REFERENTIAL_DIR, cache_dir=_shared_normaliser_cache, n_jobs=2
+        )
+        is full_normaliser
+    )
+    # a process that finds the file loads it instead of fitting
+    shutil.copy(files[0], tmp_path / files[0].name)
     _cached_normaliser.cache_clear()
     reloaded = get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path, n_jobs=2)
-    assert reloaded is not first
-    assert reloaded.normalise("agent autoroute") == first.normalise("agent autoroute")
+    assert reloaded is not full_normaliser
+    assert reloaded.normalise("agent autoroute") == full_normaliser.normalise("agent autoroute")
+    assert list(tmp_path.glob("*.tmp")) == []
     _cached_normaliser.cache_clear()
 
 
