@@ -914,7 +914,9 @@ def _exact_first(
         variants: dict[int, set[str]] = {}
         for i, v in zip(alt_rows, alt, strict=True):
             variants.setdefault(int(i), set()).add(v)
-        out[rows] |= [m in variants.get(int(i), ()) for i, m in zip(rows, matched, strict=True)]
+        # only the few rows with variants are looked at (not every row of the batch)
+        sel = np.flatnonzero(np.isin(rows, np.fromiter(variants, dtype=np.int64)))
+        out[rows[sel]] |= np.array([matched[j] in variants[int(rows[j])] for j in sel], dtype=bool)
     return out
 
 
