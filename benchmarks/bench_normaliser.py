@@ -50,7 +50,7 @@ from matching.evaluation.normaliser_eval import (
 )
 from matching.taxonomy.normaliser import TARGET_FEATURES, Normaliser
 from matching.taxonomy.referential import load_referential
-from matching.taxonomy.text import NOISE_TYPES, fold_token, noisy_variant, normalise_text
+from matching.taxonomy.text import NOISE_TYPES, noisy_variant, normalise_text
 
 OFFERS_DIR = PROJECT_DIR.parent / "shared" / "data" / "france_travail_offres"
 
@@ -210,8 +210,7 @@ def main() -> None:
         inflates it less) of the runs."""
         times, cpu = [], []
         for _ in range(args.runs):
-            normalise_text.cache_clear()  # no help from the normalisation caches between runs
-            fold_token.cache_clear()
+            model.clear_caches()  # cold runs: no help from the memos and caches of the previous
             t, c = time.perf_counter(), time.process_time()
             model.normalise_batch(batch, kind="occupation", top_k=5)
             times.append(time.perf_counter() - t)

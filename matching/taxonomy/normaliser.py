@@ -41,7 +41,6 @@ the title score with the weight ``context_weight``.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import os
 import zlib
@@ -64,13 +63,15 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
-from sparse_dot_topn import sp_matmul_topn
+from sparse_dot_topn import sp_matmul, sp_matmul_topn
 
 from matching.exceptions import ReferentialError, ValidationError
+from matching.taxonomy import wordvec
 from matching.taxonomy.text import (
     ABBREVIATION_KEYS,
     NOISE_TYPES,
     clipped_variants,
+    fold_token,
     noisy_variant,
     normalise_text,
 )
@@ -375,31 +376,6 @@ def ambiguous_variant_mask(
     return out
 
 
-def _stem_analyzer(text: str) -> list[str]:
-    """Normalised tokens plus a light stem (first 5 letters) of the long ones, so that
-    "production" meets "producteur" and "laitier" meets "laiterie" in fiche label documents."""
-    toks = normalise_text(text).split()
-    return toks + [t[:5] + "~" for t in toks if len(t) > 5]
-
-
-def _word_analyzer(text: str) -> list[str]:
-    """Unigrams and bigrams of normalised tokens (module-level so fitted vectorisers pickle)."""
-    toks = normalise_text(text).split()
-    return toks + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
-
-
-def _class_analyzer(text: str) -> list[str]:
-    """Words, word bigrams and light stems (first 5 letters of words of 5 letters or more, so a
-    word clipped to 5 letters meets the words it was cut from): the features of
-    the fiche classifier (module-level so fitted vectorisers pickle)."""
-    toks = normalise_text(text).split()
-    return (
-        toks
-        + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
-        + [t[:5] + "~" for t in toks if len(t) >= 5]
-    )
-
-
 #: Regularisation of the fiche classifier (linear SVM, one fiche against the rest) and the
 #: weights below which its coefficients are dropped (pruned, they keep the phrase x fiche
 #: product sparse and the fitted normaliser small; the tuning figures do not move).
@@ -416,7 +392,7 @@ def _fit_classifier(
     the pruned (terms x targets) coefficients and the intercepts."""
     x_text = list(texts) + list(docs)
     y = np.r_[target, np.arange(len(docs))].astype(np.int64)
-    vec = TfidfVectorizer(analyzer=_class_analyzer, sublinear_tf=True, dtype=np.float32)
+    vec = TfidfVectorizer(analyzer=wordvec.class_analyzer, sublinear_tf=True, dtype=np.float32)
     x = vec.fit_transform(x_text)
     svm = LinearSVC(C=CLASSIFIER_C, random_state=random_state).fit(x, y)
     coef = np.zeros((n_targets, x.shape[1]), dtype=np.float32)
@@ -452,21 +428,51 @@ class _Speller:
         i = int(np.searchsorted(self.words, word))
         return i < len(self.words) and str(self.words[i]).startswith(word)
 
+    #: Size past which the memo of corrections is emptied.
+    MEMO_WORDS = 200_000
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_memo", None)  # a cache, rebuilt on use
+        return state
+
+    def clear_memo(self) -> None:
+        self.__dict__.pop("_memo", None)
+
     def correct(self, texts: list[str], n_threads: int = 1) -> list[str]:
-        """``texts`` (normalised) with their unknown words corrected where one is close."""
+        """``texts`` (normalised) with their unknown words corrected where one is close (the
+        correction of a word is memoised: blocks of a batch share many misspelt words)."""
+        memo: dict[str, str] = self.__dict__.setdefault("_memo", {})
         tokens = [x.split() for x in texts]
-        unknown = sorted(
-            w
-            for w in {w for ts in tokens for w in ts if w not in self.known}
-            if len(w) >= 4 and w.isalpha() and not self._clipped(w)
-        )
-        if not unknown or not len(self.words):
+        fixed: dict[str, str] = {}  # read once per word: another thread may empty the memo
+        unknown = []
+        for w in sorted({w for ts in tokens for w in ts if w not in self.known}):
+            if len(w) < 4 or not w.isalpha():
+                continue
+            got = memo.get(w)
+            if got is not None:
+                fixed[w] = got
+            elif not self._clipped(w):
+                unknown.append(w)
+        if unknown and len(self.words):
+            found = self._corrections(unknown, n_threads)
+            new = {w: found.get(w, w) for w in unknown}
+            if len(memo) + len(new) > self.MEMO_WORDS:
+                memo.clear()
+            memo.update(new)
+            fixed.update(new)
+        mapping = {w: c for w, c in fixed.items() if c != w}
+        if not mapping:
             return texts
+        return [" ".join(mapping.get(w, w) for w in ts) for ts in tokens]
+
+    def _corrections(self, unknown: list[str], n_threads: int) -> dict[str, str]:
+        """The closest allowed known word of each of ``unknown`` that has one."""
         q = self.vectorizer.transform(unknown).astype(np.float32)
         top = sp.csr_matrix(sp_matmul_topn(q, self.matrix_t, top_n=5, n_threads=max(1, n_threads)))
         rows = np.repeat(np.arange(len(unknown)), np.diff(top.indptr))
         if not len(rows):
-            return texts
+            return {}
         queries = np.asarray(unknown, dtype=object)[rows]
         dist = process.cpdist(
             queries, self.words[top.indices], scorer=OSA.distance, workers=n_threads
@@ -478,9 +484,7 @@ class _Speller:
         mapping: dict[str, str] = {}
         for i in order[ok[order]]:
             mapping.setdefault(queries[i], self.words[top.indices[i]])
-        if not mapping:
-            return texts
-        return [" ".join(mapping.get(w, w) for w in ts) for ts in tokens]
+        return mapping
 
 
 def _fiche_skill_text(referential: Any) -> pd.Series:
@@ -505,7 +509,7 @@ def _fit_fiche_documents(referential: Any) -> tuple[TfidfVectorizer, list[sp.csr
         "skills": occ["code_rome"].map(skill_text).fillna("").tolist(),
     }
     vec = TfidfVectorizer(
-        analyzer=_stem_analyzer, sublinear_tf=True, dtype=np.float32, max_df=FICHE_DOC_MAX_DF
+        analyzer=wordvec.stem_analyzer, sublinear_tf=True, dtype=np.float32, max_df=FICHE_DOC_MAX_DF
     )
     vec.fit([d for name in FICHE_DOCUMENTS for d in docs[name]])
     return vec, [
@@ -569,7 +573,7 @@ class _Index:
             for t, d in docs.items():
                 full[int(t)] = d
             vec = TfidfVectorizer(
-                analyzer=_stem_analyzer, sublinear_tf=True, dtype=np.float32, norm="l2"
+                analyzer=wordvec.stem_analyzer, sublinear_tf=True, dtype=np.float32, norm="l2"
             )
             doc_matrix = vec.fit_transform(full)
             self.label_docs = (vec, sp.csr_matrix(doc_matrix.T, dtype=np.float32))
@@ -587,9 +591,23 @@ class _Index:
             self.heads = vocab
             self.head_matrix = sp.csr_matrix(h, dtype=np.float32)
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_grams", None)  # a cache, rebuilt on use
+        return state
+
+    def clear_memo(self) -> None:
+        """Empty the memos (n-grams of the words seen, corrections of misspelt words)."""
+        self.__dict__.pop("_grams", None)
+        if self.speller is not None:
+            self.speller.clear_memo()
+
     def shortlist(self, texts: list[str], size: int, n_threads: int) -> tuple[np.ndarray, ...]:
         """Top ``size`` entries per text: (row, entry, cosine) flat arrays, rows ascending."""
-        q = self.vectorizer.transform(texts).astype(np.float32)
+        grams = self.__dict__.get("_grams")
+        if grams is None:
+            grams = self._grams = wordvec.WordGrams(self.vectorizer)
+        q = wordvec.transform_chars(grams, texts).astype(np.float32)
         size = min(size, self.matrix_t.shape[1])
         s = sp_matmul_topn(q, self.matrix_t, top_n=size, n_threads=max(1, n_threads))
         s = sp.csr_matrix(s)
@@ -670,6 +688,20 @@ def _group_pairs(rows, target, entry, prob, cosine):
     return r[starts], t[starts], e[starts], p[starts], psum, count, cmax
 
 
+def _dense_product(q: sp.csr_matrix, mat_t: sp.csr_matrix, n_threads: int) -> np.ndarray:
+    """``q @ mat_t`` as a dense float32 array (multi-threaded sparse product; a block of 5,000
+    phrases x 1,584 fiches is 32 MB): the values at the candidate pairs are then one gather."""
+    return sp_matmul(q.astype(np.float32), mat_t, n_threads=n_threads).toarray()
+
+
+def _top_columns(q: sp.csr_matrix, mat_t: sp.csr_matrix, m: int, n_threads: int):
+    """Rows and columns of the ``m`` best entries of each row of ``q @ mat_t`` (fused sparse
+    top-n product)."""
+    top = sp.csr_matrix(sp_matmul_topn(q, mat_t, top_n=m, n_threads=n_threads))
+    rows = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(top.indptr))
+    return rows, top.indices.astype(np.int64)
+
+
 def _target_features(
     index: _Index,
     texts: list[str],
@@ -698,12 +730,9 @@ def _target_features(
     if index.speller is not None and n:
         words = index.speller.correct(texts, n_threads)
 
-    def join(top: sp.spmatrix) -> None:
+    def join(dr: np.ndarray, dt: np.ndarray) -> None:
         # the best fiches of a word-level score join the candidates (shortlist pairs kept)
         nonlocal r, t, e, pmax, psum, count, cmax
-        top = sp.csr_matrix(top)
-        dr = np.repeat(np.arange(n, dtype=np.int64), np.diff(top.indptr))
-        dt = top.indices.astype(np.int64)
         _, first = np.unique(np.r_[r * n_t + t, dr * n_t + dt], return_index=True)
         z = np.zeros(len(dr))
         r = np.r_[r, dr][first]
@@ -711,26 +740,34 @@ def _target_features(
         e = np.r_[e, np.full(len(dr), -1, dtype=np.int64)][first]
         pmax, psum, count, cmax = (np.r_[a, z][first] for a in (pmax, psum, count, cmax))
 
+    threads = max(1, n_threads)
+    # the phrase x fiche products are made dense per block: the values at the candidate pairs
+    # are then one gather (sampling a sparse product cost as much as computing it)
     doc = prof = cover = margin = None
-    if index.label_docs is not None and n:
+    batch = wordvec.TokenBatch(words) if n else None
+    if index.label_docs is not None and batch is not None:
         vec, doc_t = index.label_docs
-        q = vec.transform(words).astype(np.float32)
-        doc = sp.csr_matrix(q @ doc_t)
+        q = wordvec.transform(vec, batch)
+        doc = _dense_product(q, doc_t, threads)
         # idf-weighted share of the phrase's words (and stems) found in the fiche's labels
         qi = q.copy()
         qi.data = vec.idf_[qi.indices].astype(np.float32)
         total = np.asarray(qi.sum(axis=1)).ravel()
-        cover = sp.csr_matrix(qi @ index.doc_words_t)
+        cover = _dense_product(qi, index.doc_words_t, threads)
         pvec, prof_t = index.profiles
-        prof = sp.csr_matrix(pvec.transform(words).astype(np.float32) @ prof_t)
+        prof = _dense_product(wordvec.transform(pvec, batch), prof_t, threads)
         if m > 0:
-            join(sp_matmul_topn(q, doc_t, top_n=m, n_threads=max(1, n_threads)))
-    if index.classifier is not None and n:
+            join(*_top_columns(q, doc_t, m, threads))
+    if index.classifier is not None and batch is not None:
         cvec, coef_t, _ = index.classifier
-        qc = cvec.transform(words).astype(np.float32)
-        margin = sp.csr_matrix(qc @ coef_t)
+        qc = wordvec.transform(cvec, batch)
+        margin = _dense_product(qc, coef_t, threads)
         if m > 0:
-            join(sp_matmul_topn(qc, coef_t, top_n=m, n_threads=max(1, n_threads)))
+            join(*_top_columns(qc, coef_t, m, threads))
+
+    def at(mat: np.ndarray) -> np.ndarray:
+        return mat[r, t].astype(np.float64)
+
     cols = [pmax, np.log1p(psum), count / float(shortlist_size), cmax]
     if doc is not None and len(r):
         heads = np.array(
@@ -739,16 +776,12 @@ def _target_features(
                 for x in words
             ]
         )
-
-        def at(mat: sp.csr_matrix) -> np.ndarray:
-            return np.asarray(mat[r, t], dtype=np.float64).ravel()
-
-        cover_rt = at(cover) / np.maximum(total[r], 1e-9)
-        cols += [at(doc), at(prof), at(index.head_matrix[heads]), cover_rt]
+        head_share = np.asarray(index.head_matrix[heads[r], t], dtype=np.float64).ravel()
+        cols += [at(doc), at(prof), head_share, at(cover) / np.maximum(total[r], 1e-9)]
         if index.fiche_docs is not None:
             dvec, dmats = index.fiche_docs
-            qd = dvec.transform(words).astype(np.float32)
-            cols += [at(sp.csr_matrix(qd @ m)) for m in dmats]
+            qd = wordvec.transform(dvec, batch)
+            cols += [at(_dense_product(qd, d, threads)) for d in dmats]
         else:
             cols += [np.zeros(len(r))] * len(FICHE_DOCUMENTS)
     else:
@@ -756,7 +789,7 @@ def _target_features(
         cols += [z, z, z, z] + [z] * len(FICHE_DOCUMENTS)
     if margin is not None and len(r):
         intercept = index.classifier[2]
-        cols.append(np.asarray(margin[r, t], dtype=np.float64).ravel() + intercept[t])
+        cols.append(at(margin) + intercept[t])
     else:
         cols.append(np.zeros(len(r)))
     return np.column_stack(cols).astype(np.float64), r, t, e
@@ -1570,7 +1603,7 @@ class Normaliser(BaseEstimator):
             + occ["code_rome"].map(skill_text).fillna("")
         )
         vec = TfidfVectorizer(
-            analyzer=_word_analyzer, sublinear_tf=True, min_df=2, dtype=np.float32
+            analyzer=wordvec.word_analyzer, sublinear_tf=True, min_df=2, dtype=np.float32
         )
         matrix = vec.fit_transform(docs.tolist())
         return vec, sp.csr_matrix(matrix.T, dtype=np.float32)
@@ -1661,6 +1694,15 @@ class Normaliser(BaseEstimator):
             out.append(res if res.phrase == p else _with_phrase(res, p))
             out_conf.append(confs[pos[x]])
         return out, out_conf
+
+    def clear_caches(self) -> None:
+        """Empty the memos kept between calls (character n-grams of the words seen, spelling
+        corrections) and the text normalisation caches: the next call runs cold (benchmarks).
+        Results never depend on them."""
+        for index in getattr(self, "indexes_", {}).values():
+            index.clear_memo()
+        normalise_text.cache_clear()
+        fold_token.cache_clear()
 
     def describe(self, code: str, *, kind: str = "occupation") -> Candidate | None:
         """The referential entry ``code`` of ``kind`` as a :class:`Candidate` (score 1), or None."""
@@ -1776,24 +1818,18 @@ class Normaliser(BaseEstimator):
         matched = np.where(e >= 0, ent.label[np.maximum(e, 0)], labels)
         romes = ent.target_rome[t] if ent.target_rome is not None else np.full(len(t), None)
         scores = np.round(p.astype(np.float64), 6).tolist()
-        codes, labels, matched = codes.tolist(), labels.tolist(), matched.tolist()
-        romes = romes.tolist()
+        codes, labels, matched = (list(map(str, a.tolist())) for a in (codes, labels, matched))
+        romes = [None if x is None else str(x) for x in romes.tolist()]
+        # every candidate of the block in one pass, then sliced per phrase
+        flat = [
+            _candidate(kind, *c) for c in zip(codes, labels, matched, scores, romes, strict=True)
+        ]
         bounds = np.searchsorted(r, np.arange(n + 1)).tolist()
         conf = conf.tolist()
         results = []
         for i in range(n):
             a, b = bounds[i], bounds[i + 1]
-            cands = tuple(
-                _candidate(
-                    kind,
-                    str(codes[j]),
-                    str(labels[j]),
-                    str(matched[j]),
-                    scores[j],
-                    None if romes[j] is None else str(romes[j]),
-                )
-                for j in range(a, b)
-            )
+            cands = tuple(flat[a:b])
             top = conf[i]
             if b == a or top < thresholds["review"]:
                 decision = "unknown"
@@ -1849,7 +1885,7 @@ def _manifest_hash(manifest: dict) -> str:
 #: is never loaded (2: fiche-level stage and confidence model; 3: "exact" stratum of the
 #: decisions; 4: fiche definition and skills documents; 5: "exact" by text equality, ambiguous
 #: noised variants out of the tuning phrases, no unseen-only threshold).
-CACHE_FORMAT = 7
+CACHE_FORMAT = 8
 
 
 @lru_cache(maxsize=4)

@@ -554,3 +554,35 @@ def test_the_fiche_classifier_is_fitted_for_occupations_only_and_can_be_switched
     assert off.indexes_["occupation"].classifier is None
     assert off.rankers_["occupation"].coef_[0][-1] == 0.0  # the margin column is all zeros
     assert off.normalise("cariste").candidates[0].code == "N1101"
+
+
+def test_memos_never_change_a_result_and_are_not_pickled(toy_normaliser):
+    phrases = ["carsite", "prepa cmmandes", "soudeur tgi", "agent netoyage", "cariste"]
+    toy_normaliser.clear_caches()
+    index = toy_normaliser.indexes_["occupation"]
+    cold = toy_normaliser.normalise_batch(phrases)
+    assert index.speller is not None and index.speller.__dict__.get("_memo")
+    assert len(index.__dict__["_grams"]) > 0
+    # warm memos, other batch sizes and orders: the same answers
+    assert toy_normaliser.normalise_batch(phrases) == cold
+    assert toy_normaliser.normalise_batch(phrases[::-1])[::-1] == cold
+    assert toy_normaliser.normalise_batch(phrases, block_size=2) == cold
+    state = pickle.loads(pickle.dumps(index))
+    assert "_grams" not in state.__dict__ and "_memo" not in state.speller.__dict__
+    toy_normaliser.clear_caches()
+    assert "_grams" not in index.__dict__ and "_memo" not in index.speller.__dict__
+    assert toy_normaliser.normalise_batch(phrases) == cold
+
+
+def test_speller_memo_is_bounded(toy_normaliser):
+    speller = toy_normaliser.indexes_["occupation"].speller
+    speller.clear_memo()
+    try:
+        speller.MEMO_WORDS = 3
+        first = speller.correct(["carsite netoyage", "soudeur tgi"])
+        assert len(speller.__dict__["_memo"]) <= 3
+        assert speller.correct(["carsite netoyage", "soudeur tgi"]) == first
+        assert first[0].split()[0] == "cariste"
+    finally:
+        del speller.MEMO_WORDS
+        speller.clear_memo()
