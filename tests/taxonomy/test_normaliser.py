@@ -586,3 +586,27 @@ def test_speller_memo_is_bounded(toy_normaliser):
     finally:
         del speller.MEMO_WORDS
         speller.clear_memo()
+
+
+def test_a_batch_leaves_the_garbage_collector_as_it_found_it(toy_normaliser, monkeypatch):
+    import gc
+
+    assert gc.isenabled()
+    toy_normaliser.normalise_batch(["cariste", "soudeur"])
+    assert gc.isenabled()
+
+    def boom(*args, **kwargs):
+        assert not gc.isenabled()  # paused while the results are built
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(toy_normaliser, "_normalise_distinct", boom)
+    with pytest.raises(RuntimeError):
+        toy_normaliser.normalise_batch(["cariste"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        monkeypatch.undo()
+        toy_normaliser.normalise_batch(["cariste"])
+        assert not gc.isenabled()  # left off, as the caller had it
+    finally:
+        gc.enable()
