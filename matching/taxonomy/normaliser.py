@@ -451,11 +451,13 @@ class _Speller:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_memo", None)  # a cache, rebuilt on use
+        state.pop("_memo", None)  # caches, rebuilt on use
+        state.pop("_grams", None)
         return state
 
     def clear_memo(self) -> None:
         self.__dict__.pop("_memo", None)
+        self.__dict__.pop("_grams", None)
 
     def correct(self, texts: list[str], n_threads: int = 1) -> list[str]:
         """``texts`` (normalised) with their unknown words corrected where one is close (the
@@ -486,7 +488,10 @@ class _Speller:
 
     def _corrections(self, unknown: list[str], n_threads: int) -> dict[str, str]:
         """The closest allowed known word of each of ``unknown`` that has one."""
-        q = self.vectorizer.transform(unknown).astype(np.float32)
+        grams = self.__dict__.get("_grams")
+        if grams is None:
+            grams = self._grams = wordvec.WordGrams(self.vectorizer, max_words=self.MEMO_WORDS)
+        q = wordvec.transform_chars(grams, unknown).astype(np.float32)
         top = sp.csr_matrix(sp_matmul_topn(q, self.matrix_t, top_n=5, n_threads=max(1, n_threads)))
         rows = np.repeat(np.arange(len(unknown)), np.diff(top.indptr))
         if not len(rows):

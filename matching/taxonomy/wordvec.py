@@ -22,6 +22,7 @@ is not in it falls back to its own ``transform``.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -143,13 +144,14 @@ def transform(vectorizer: TfidfVectorizer, batch: TokenBatch) -> sp.csr_matrix:
 
 class WordGrams:
     """Memo of the vocabulary columns of each word's ``char_wb`` n-grams for one vectoriser
-    (with repeats: "papa" has " pa" once and "pa" twice...). Cleared past ``max_words`` words;
-    a pure function of the word, so sharing it between threads costs at worst a recomputation.
+    (with repeats: "papa" has " pa" once and "pa" twice), stored flat (``flat[ptr[i]:ptr[i+1]]``
+    for the word of id ``i``) so that a batch gathers them with NumPy. Emptied past
+    ``max_words`` words. Thread-safe: a lock guards its growth and the snapshot a call uses.
 
     Parameters
     ----------
     vectorizer : TfidfVectorizer
-        Fitted, ``analyzer="char_wb"``.
+        Fitted, ``analyzer="char_wb"``, no custom preprocessor.
     max_words : int, default 500_000
     """
 
@@ -159,41 +161,50 @@ class WordGrams:
         self.vectorizer = vectorizer
         self.max_words = max_words
         self._analyse = vectorizer.build_analyzer()
-        self._cols: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self.clear()
 
     def __len__(self) -> int:
-        return len(self._cols)
+        return len(self._ids)
 
     def clear(self) -> None:
-        self._cols.clear()
+        self._ids: dict[str, int] = {}
+        self._flat = np.zeros(0, dtype=np.int64)
+        self._ptr = np.zeros(1, dtype=np.int64)
 
-    def columns(self, word: str) -> np.ndarray:
-        cols = self._cols.get(word)
-        if cols is None:
-            get = self.vectorizer.vocabulary_.get
-            ids = [get(g, -1) for g in self._analyse(word)]
-            cols = np.array([i for i in ids if i >= 0], dtype=np.int64)
-            if len(self._cols) >= self.max_words:
-                self._cols.clear()
-            self._cols[word] = cols
-        return cols
+    def lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ids of ``words`` and the ``(flat, ptr)`` arrays those ids index."""
+        with self._lock:
+            missing = [w for w in dict.fromkeys(words) if w not in self._ids]
+            if len(self._ids) + len(missing) > self.max_words:
+                self.clear()
+                missing = list(dict.fromkeys(words))
+            if missing:
+                get = self.vectorizer.vocabulary_.get
+                cols: list[int] = []
+                ends = []
+                for w in missing:
+                    cols.extend(i for g in self._analyse(w) if (i := get(g, -1)) >= 0)
+                    ends.append(len(cols))
+                self._flat = np.r_[self._flat, np.asarray(cols, dtype=np.int64)]
+                self._ptr = np.r_[self._ptr, self._ptr[-1] + np.asarray(ends, dtype=np.int64)]
+                start = len(self._ids)
+                self._ids.update(zip(missing, range(start, start + len(missing)), strict=True))
+            ids = np.fromiter(map(self._ids.__getitem__, words), dtype=np.int64, count=len(words))
+            return ids, self._flat, self._ptr
 
 
 def transform_chars(grams: WordGrams, texts: Sequence[str]) -> sp.csr_matrix:
     """``grams.vectorizer.transform(texts)`` for a ``char_wb`` vectoriser: the n-grams of a text
-    are those of its words (``char_wb`` pads each word with spaces), taken from the memo."""
-    vec = grams.vectorizer
-    per_word: list[np.ndarray] = []
-    row_of: list[int] = []
-    columns = grams.columns
-    for i, x in enumerate(texts):
-        # lower case and accents are per character: the analyser applies them word by word
-        for w in x.split():
-            per_word.append(columns(w))
-            row_of.append(i)
-    if not per_word:
-        return sp.csr_matrix((len(texts), len(vec.vocabulary_)), dtype=vec.dtype)
-    lengths = np.fromiter((len(c) for c in per_word), dtype=np.int64, count=len(per_word))
-    cols = np.concatenate(per_word)
-    rows = np.repeat(np.asarray(row_of, dtype=np.int64), lengths)
-    return _weigh(vec, rows, cols, len(texts))
+    are those of its words (``char_wb`` pads each word with spaces; lower case and accents are
+    per character), gathered from the memo."""
+    split = [x.split() for x in texts]
+    words = list(itertools.chain.from_iterable(split))
+    ids, flat, ptr = grams.lookup(words)
+    per_text = np.fromiter((len(ws) for ws in split), dtype=np.int64, count=len(split))
+    lengths = ptr[ids + 1] - ptr[ids]
+    total = int(lengths.sum())
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cols = flat[np.repeat(ptr[ids], lengths) + offsets]
+    rows = np.repeat(np.repeat(np.arange(len(texts), dtype=np.int64), per_text), lengths)
+    return _weigh(grams.vectorizer, rows, cols, len(texts))
