@@ -142,6 +142,27 @@ def transform(vectorizer: TfidfVectorizer, batch: TokenBatch) -> sp.csr_matrix:
     return _weigh(vectorizer, rows[keep], cols[keep], batch.n)
 
 
+def char_wb_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
+    """The ``char_wb`` n-grams of one word, as scikit-learn makes them: the word padded with a
+    space on each side, every n-gram of each length, and a padded word no longer than ``n``
+    once, as a whole (``TfidfVectorizer(analyzer="char_wb")._char_wb_ngrams``, tested equal).
+
+    Examples
+    --------
+    >>> char_wb_ngrams("tig", 3, 5)
+    [' ti', 'tig', 'ig ', ' tig', 'tig ', ' tig ']
+    """
+    w = f" {word} "
+    size = len(w)
+    out: list[str] = []
+    for n in range(min_n, max_n + 1):
+        if size <= n:
+            out.append(w)
+            break
+        out.extend([w[i : i + n] for i in range(size - n + 1)])
+    return out
+
+
 class WordGrams:
     """Memo of the vocabulary columns of each word's ``char_wb`` n-grams for one vectoriser
     (with repeats: "papa" has " pa" once and "pa" twice), stored flat (``flat[ptr[i]:ptr[i+1]]``
@@ -156,11 +177,16 @@ class WordGrams:
     """
 
     def __init__(self, vectorizer: TfidfVectorizer, max_words: int = 500_000):
-        if vectorizer.analyzer != "char_wb" or vectorizer.preprocessor is not None:
-            raise ValueError("WordGrams: vectoriser 'char_wb' sans préprocesseur attendu")
+        if (
+            vectorizer.analyzer != "char_wb"
+            or vectorizer.preprocessor is not None
+            or vectorizer.strip_accents is not None
+        ):
+            raise ValueError(
+                "WordGrams: vectoriser 'char_wb' sans préprocesseur ni strip_accents attendu"
+            )
         self.vectorizer = vectorizer
         self.max_words = max_words
-        self._analyse = vectorizer.build_analyzer()
         self._lock = threading.Lock()
         self.clear()
 
@@ -180,11 +206,14 @@ class WordGrams:
                 self.clear()
                 missing = list(dict.fromkeys(words))
             if missing:
-                get = self.vectorizer.vocabulary_.get
+                vec = self.vectorizer
+                get = vec.vocabulary_.get
+                lo, hi = vec.ngram_range
                 cols: list[int] = []
                 ends = []
                 for w in missing:
-                    cols.extend(i for g in self._analyse(w) if (i := get(g, -1)) >= 0)
+                    grams = char_wb_ngrams(w.lower() if vec.lowercase else w, lo, hi)
+                    cols.extend(i for g in grams if (i := get(g, -1)) >= 0)
                     ends.append(len(cols))
                 self._flat = np.r_[self._flat, np.asarray(cols, dtype=np.int64)]
                 self._ptr = np.r_[self._ptr, self._ptr[-1] + np.asarray(ends, dtype=np.int64)]

@@ -100,6 +100,13 @@ def test_char_ngrams_per_word_give_the_vectorisers_own_result(char_vectorisers, 
         assert len(grams) <= max(5, len({w for x in again for w in x.split()}))
 
 
+@given(word=st.text(alphabet="abcé '-", min_size=1, max_size=12).filter(lambda w: " " not in w))
+def test_char_wb_ngrams_of_a_word_are_scikit_learns(word):
+    for lo, hi in ((1, 1), (2, 3), (3, 4), (1, 6)):
+        vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(lo, hi), lowercase=False)
+        assert wordvec.char_wb_ngrams(word, lo, hi) == vec.build_analyzer()(word)
+
+
 def test_word_grams_refuse_other_analysers():
     with pytest.raises(ValueError, match="char_wb"):
         wordvec.WordGrams(TfidfVectorizer(analyzer="word").fit(CORPUS))
