@@ -132,3 +132,41 @@ def test_clipped_variants_keep_every_other_word_and_hold_no_clipping(words):
         assert clipped.isdisjoint(v.split())
         assert {w for w in text.split() if w not in clipped} <= set(v.split())
         assert len(set(v.split())) == len(v.split())
+
+
+def _reference_fold(text: str) -> str:
+    """The plain definition of fold_case_accents (every combining mark dropped one by one)."""
+    import unicodedata
+
+    from matching.taxonomy import text as text_module
+
+    text = unicodedata.normalize("NFKC", text).translate(text_module._LIGATURES).casefold()
+    return "".join(
+        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
+    )
+
+
+@settings(max_examples=300)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.sampled_from("aeéèêëàâîïôöùûüçœæ·•.-()/ \u0301\u0327\u034f\u0483\u05b0ﬁ"),
+            st.characters(),
+        ),
+        max_size=40,
+    )
+)
+def test_fast_accent_folding_equals_its_definition(text):
+    assert fold_case_accents(text) == _reference_fold(text)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from("ab hfe-().·•‧∙/ritcns"), max_size=30))
+def test_skipped_regex_passes_change_nothing(text):
+    from matching.taxonomy import text as text_module
+
+    folded = fold_case_accents(text)
+    expected = text_module._RE_HF.sub(" ", folded)
+    for pattern in (text_module._RE_PAREN, text_module._RE_MIDDOT, text_module._RE_HYPHEN):
+        expected = pattern.sub("", expected)
+    assert text_module._raw_tokens(text) == text_module._RE_NON_WORD.sub(" ", expected).split()
