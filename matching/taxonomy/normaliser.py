@@ -764,35 +764,28 @@ def _target_features(
         pmax, psum, count, cmax = (np.r_[a, z][first] for a in (pmax, psum, count, cmax))
 
     threads = max(1, n_threads)
-    # the phrase x fiche products are made dense per block: the values at the candidate pairs
-    # are then one gather (sampling a sparse product cost as much as computing it)
-    doc = prof = cover = margin = None
     batch = wordvec.TokenBatch(words) if n else None
+    q = qc = None
+    # the best fiches by label document and by classifier join the candidates first...
     if index.label_docs is not None and batch is not None:
         vec, doc_t = index.label_docs
         q = wordvec.transform(vec, batch)
-        doc = _dense_product(q, doc_t, threads)
-        # idf-weighted share of the phrase's words (and stems) found in the fiche's labels
-        qi = q.copy()
-        qi.data = vec.idf_[qi.indices].astype(np.float32)
-        total = np.asarray(qi.sum(axis=1)).ravel()
-        cover = _dense_product(qi, index.doc_words_t, threads)
-        pvec, prof_t = index.profiles
-        prof = _dense_product(wordvec.transform(pvec, batch), prof_t, threads)
         if m > 0:
             join(*_top_columns(q, doc_t, m, threads))
     if index.classifier is not None and batch is not None:
-        cvec, coef_t, _ = index.classifier
-        qc = wordvec.transform(cvec, batch)
-        margin = _dense_product(qc, coef_t, threads)
+        qc = wordvec.transform(index.classifier[0], batch)
         if m > 0:
-            join(*_top_columns(qc, coef_t, m, threads))
+            join(*_top_columns(qc, index.classifier[1], m, threads))
 
-    def at(mat: np.ndarray) -> np.ndarray:
-        return mat[r, t].astype(np.float64)
+    # ...then each phrase x fiche product is made dense (one block: 5,000 x 1,584 float32 is
+    # 32 MB), read at the candidate pairs and dropped: a gather, where sampling the sparse
+    # product cost as much as computing it
+    def at(qm: sp.csr_matrix, mat_t: sp.csr_matrix) -> np.ndarray:
+        return _dense_product(qm, mat_t, threads)[r, t].astype(np.float64)
 
     cols = [pmax, np.log1p(psum), count / float(shortlist_size), cmax]
-    if doc is not None and len(r):
+    if q is not None and len(r):
+        vec, doc_t = index.label_docs
         heads = np.array(
             [
                 index.heads.get(x.split()[0], len(index.heads)) if x else len(index.heads)
@@ -800,19 +793,29 @@ def _target_features(
             ]
         )
         head_share = np.asarray(index.head_matrix[heads[r], t], dtype=np.float64).ravel()
-        cols += [at(doc), at(prof), head_share, at(cover) / np.maximum(total[r], 1e-9)]
+        # idf-weighted share of the phrase's words (and stems) found in the fiche's labels
+        qi = q.copy()
+        qi.data = vec.idf_[qi.indices].astype(np.float32)
+        total = np.asarray(qi.sum(axis=1)).ravel()
+        pvec, prof_t = index.profiles
+        cols += [
+            at(q, doc_t),
+            at(wordvec.transform(pvec, batch), prof_t),
+            head_share,
+            at(qi, index.doc_words_t) / np.maximum(total[r], 1e-9),
+        ]
         if index.fiche_docs is not None:
             dvec, dmats = index.fiche_docs
             qd = wordvec.transform(dvec, batch)
-            cols += [at(_dense_product(qd, d, threads)) for d in dmats]
+            cols += [at(qd, d) for d in dmats]
         else:
             cols += [np.zeros(len(r))] * len(FICHE_DOCUMENTS)
     else:
         z = np.zeros(len(r))
         cols += [z, z, z, z] + [z] * len(FICHE_DOCUMENTS)
-    if margin is not None and len(r):
-        intercept = index.classifier[2]
-        cols.append(at(margin) + intercept[t])
+    if qc is not None and len(r):
+        _, coef_t, intercept = index.classifier
+        cols.append(at(qc, coef_t) + intercept[t])
     else:
         cols.append(np.zeros(len(r)))
     return np.column_stack(cols).astype(np.float64), r, t, e
