@@ -1911,8 +1911,25 @@ def _manifest_hash(manifest: dict) -> str:
 #: Version of the fitted object's layout: a cache file written by another version of this module
 #: is never loaded (2: fiche-level stage and confidence model; 3: "exact" stratum of the
 #: decisions; 4: fiche definition and skills documents; 5: "exact" by text equality, ambiguous
-#: noised variants out of the tuning phrases, no unseen-only threshold).
-CACHE_FORMAT = 8
+#: noised variants out of the tuning phrases, no unseen-only threshold; 9: the file name also
+#: carries :func:`_sources_fingerprint`).
+CACHE_FORMAT = 9
+
+
+@lru_cache(maxsize=1)
+def _sources_fingerprint() -> str:
+    """Hash of the sources of :mod:`matching.taxonomy` (text rules, abbreviations, this module):
+    the fitted object holds labels normalised by those rules, so a cache file written by other
+    rules ("senior" kept, say) is never loaded, even when nobody remembered to bump
+    :data:`CACHE_FORMAT`. Empty when the sources cannot be read (a zipped install)."""
+    digest = hashlib.sha256()
+    try:
+        for path in sorted(Path(__file__).parent.glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    except OSError:
+        return ""
+    return digest.hexdigest()[:8]
 
 
 @lru_cache(maxsize=4)
@@ -1921,7 +1938,8 @@ def _cached_normaliser(referential_dir: str, cache_dir: str | None, n_jobs: int)
 
     referential = load_referential(Path(referential_dir))
     key = _manifest_hash(referential.manifest)
-    path = Path(cache_dir) / f"normaliser-{key}-v{CACHE_FORMAT}.joblib" if cache_dir else None
+    name = f"normaliser-{key}-v{CACHE_FORMAT}-{_sources_fingerprint()}.joblib"
+    path = Path(cache_dir) / name if cache_dir else None
     if path is not None and path.exists():
         try:
             model = joblib.load(path)
@@ -1936,6 +1954,10 @@ def _cached_normaliser(referential_dir: str, cache_dir: str | None, n_jobs: int)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # processes sharing the cache never mix
         joblib.dump(model, tmp, compress=3)
         tmp.replace(path)
+        # files of this referential written by other versions are never loaded again
+        for stale in path.parent.glob(f"normaliser-{key}-*.joblib"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
     return model
 
 
@@ -1944,9 +1966,10 @@ def get_normaliser(
 ) -> Normaliser:
     """Return the fitted normaliser of a referential, cached per process and on disk.
 
-    The disk cache (``cache_dir/normaliser-<manifest hash>-v<CACHE_FORMAT>.joblib``) is keyed by
-    the format of the fitted object and the hash of the
-    referential manifest, so a rebuilt referential is refitted once and reloaded quickly after.
+    The disk cache (``cache_dir/normaliser-<manifest hash>-v<CACHE_FORMAT>-<sources>.joblib``)
+    is keyed by the format of the fitted object, the hash of the referential manifest and that
+    of the normaliser's sources (:func:`_sources_fingerprint`), so a rebuilt referential or an
+    upgraded Passerelle is refitted once and reloaded quickly after.
 
     Parameters
     ----------

@@ -99,11 +99,17 @@ STOP_WORDS: frozenset[str] = frozenset(
     ]
 )
 
-#: Vacancy boilerplate that no label of the referential contains (checked against the 13,120
-#: appellations and 1,584 fiche labels): contract and seniority words of offer titles
-#: ("Alternance - Data Analyst", "Ingénieur DevOps expérimenté"). Dropped like stop words;
-#: written as typed, folded below with :func:`fold_token` (and folded twice, see its rules).
+#: Vacancy boilerplate: contract and seniority words of offer titles ("Alternance - Data
+#: Analyst", "Ingénieur DevOps expérimenté", "Développeur senior"). No label of the referential
+#: contains them (checked against the 13,120 appellations and 1,584 fiche labels) except
+#: "senior" / "junior", in 11 appellations that are the same job at another seniority
+#: ("Planneur / Planneuse senior", "Acheteur / Acheteuse junior": each, without the word, is
+#: its own fiche's label or no label at all); kept there, they pulled "Développeur senior
+#: Java" to *Planneur stratégique*. Dropped like stop words, labels included; written as
+#: typed, folded below with :func:`fold_token` (and folded twice, see its rules).
 VACANCY_WORDS: tuple[str, ...] = (
+    "senior",
+    "junior",
     "alternance",
     "alternant",
     "alternante",
@@ -142,12 +148,21 @@ _GENDER_RULES: tuple[tuple[str, str, int], ...] = (
     ("ale", "al", 6),
 )
 
-_FEMININE_SUFFIX = r"(?:e|es|s|x|se|ses|euse|euses|ere|eres|ne|nne|ve|ive|rice|trice|ice|te|le|lle)"
-_RE_HF = re.compile(r"\(?\b[hf]\s*[/.-]?\s*[hf]\b\)?")
+_FEMININE_SUFFIX = (
+    r"(?:e|es|s|x|se|ses|euse|euses|ere|eres|ne|nne|ve|ive|rice|trice|ice|te|le|lle|fe|ffe)"
+)
+#: Gender markers of vacancy titles: "(H/F)", "F/H", "h-f", and the three-letter forms of
+#: English-language and German-language vacancies ("F/H/X", "m/f/d", "m/w/d", "m/f/n").
+_RE_HF = re.compile(r"\(?\b[hfm]\s*[/.-]?\s*[hfmw](?:\s*[/.-]\s*[xdn])?\b\)?")
+#: A feminine ending written after a slash ("Développeur/euse", "Coordinateur/trice").
+_RE_SLASH = re.compile(
+    r"(?<=\w)\s?/\s?(?:e|es|euse|euses|se|rice|trice|ere|fe|ffe|ne|nne|ve|ive|ice|le|lle)\b"
+)
 _RE_PAREN = re.compile(rf"\({_FEMININE_SUFFIX}\)")
 _RE_MIDDOT = re.compile(rf"(?<=\w)[·•‧∙.]{_FEMININE_SUFFIX}(?:[·•‧∙.]s)?\b")
 _MIDDOTS = frozenset("·•‧∙.")
 _RE_HYPHEN = re.compile(r"(?<=\w)-(?:e|es|euse|se|rice|trice|ere|ne|nne|ve|ive)\b")
+_RE_PLSQL = re.compile(r"\bpl\s*/\s*sql\b")
 _RE_NON_WORD = re.compile(r"[\W_]+")
 #: Combining marks of the "Combining Diacritical Marks" block (U+0300-U+036F) that
 #: ``unicodedata.combining`` counts as combining (not U+034F, the grapheme joiner).
@@ -215,6 +230,9 @@ def fold_token(token: str) -> str:
 
 def _raw_tokens(text: str) -> list[str]:
     text = fold_case_accents(text)
+    if "pl" in text:
+        # the language PL/SQL, not the driving licence "PL" (poids lourd) of the abbreviations
+        text = _RE_PLSQL.sub("plsql", text)
     text = _RE_HF.sub(" ", text)
     # each pattern needs its character: skip the pass without it (a third of the time)
     if "(" in text:
@@ -223,6 +241,8 @@ def _raw_tokens(text: str) -> list[str]:
         text = _RE_MIDDOT.sub("", text)
     if "-" in text:
         text = _RE_HYPHEN.sub("", text)
+    if "/" in text:
+        text = _RE_SLASH.sub("", text)
     return _RE_NON_WORD.sub(" ", text).split()
 
 

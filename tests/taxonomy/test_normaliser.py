@@ -335,6 +335,14 @@ def test_crafted_business_desk_phrases(full_normaliser, referential):
 
 
 @pytest.mark.slow
+def test_seniority_words_of_vacancies_do_not_pull_titles_to_other_jobs(full_normaliser):
+    # "senior" is in "Planneur / Planneuse senior": kept, it sent developers to M1702
+    for typed in ("Développeur senior Java (H/F)", "Développeur/euse web junior (F/H/X)"):
+        first = full_normaliser.normalise(typed).candidates[0]
+        assert first.label.startswith("Développeur"), (typed, first.label)
+
+
+@pytest.mark.slow
 def test_known_titles_typed_exactly_are_accepted_automatically(full_normaliser):
     for phrase, code in (("cariste", "N1101"), ("préparateur de commandes", "N1103")):
         res = full_normaliser.normalise(phrase)
@@ -368,6 +376,36 @@ def test_get_normaliser_persists_and_reloads(tmp_path, full_normaliser, _shared_
     assert reloaded.normalise("agent autoroute") == full_normaliser.normalise("agent autoroute")
     assert list(tmp_path.glob("*.tmp")) == []
     _cached_normaliser.cache_clear()
+
+
+def test_a_cache_file_of_other_sources_is_neither_loaded_nor_kept(tmp_path, monkeypatch):
+    from matching.config import REFERENTIAL_DIR
+    from matching.taxonomy import normaliser as module
+    from matching.taxonomy.referential import load_referential
+
+    key = module._manifest_hash(load_referential(REFERENTIAL_DIR).manifest)
+    stale = tmp_path / f"normaliser-{key}-v{module.CACHE_FORMAT}-00000000.joblib"
+    stale.write_bytes(b"written by other text rules")
+    other = tmp_path / "normaliser-0123456789abcdef-v9-00000000.joblib"  # another referential
+    other.write_bytes(b"kept")
+    fitted = []
+
+    def fake_fit(self, referential, y=None, **kwargs):  # a full fit takes a minute
+        fitted.append(True)
+        self.referential_hash_ = key
+        return self
+
+    monkeypatch.setattr(module.Normaliser, "fit", fake_fit)
+    module._cached_normaliser.cache_clear()
+    try:
+        get_normaliser(referential_dir=REFERENTIAL_DIR, cache_dir=tmp_path)
+    finally:
+        module._cached_normaliser.cache_clear()
+    assert fitted == [True]
+    assert not stale.exists() and other.exists()
+    assert [p.name for p in tmp_path.glob(f"normaliser-{key}-*.joblib")] == [
+        f"normaliser-{key}-v{module.CACHE_FORMAT}-{module._sources_fingerprint()}.joblib"
+    ]
 
 
 # --- second stage, tuning report, ESCO labels, batch de-duplication --------------------------------

@@ -33,6 +33,15 @@ from matching.taxonomy.text import (
         ("Agent de nettoyage (H/F)", "agent nettoyage"),
         ("Agent de nettoyage H/F CDI", "agent nettoyage"),
         ("Hôte/hôtesse d'accueil", "hote accueil"),
+        ("Développeur/euse web (F/H/X)", "developpeur web"),
+        ("Coordinateur/trice de campagne (m/f/d)", "coordinateur campagne"),
+        ("Chef(fe) de projet", "chef projet"),
+        ("Chef.fe de projet", "chef projet"),
+        ("Data Engineer (m/w/d)", "data engineer"),
+        ("Développeur Sénior", "developpeur"),
+        ("Acheteur / Acheteuse junior", "acheteur"),
+        ("Développeur PL/SQL", "developpeur plsql"),
+        ("Chauffeur PL", "chauffeur pl poid lourd"),
     ],
 )
 def test_gendered_and_boilerplate_forms_meet(typed, expected):
@@ -165,8 +174,13 @@ def test_fast_accent_folding_equals_its_definition(text):
 def test_skipped_regex_passes_change_nothing(text):
     from matching.taxonomy import text as text_module
 
-    folded = fold_case_accents(text)
+    folded = text_module._RE_PLSQL.sub("plsql", fold_case_accents(text))
     expected = text_module._RE_HF.sub(" ", folded)
-    for pattern in (text_module._RE_PAREN, text_module._RE_MIDDOT, text_module._RE_HYPHEN):
+    for pattern in (
+        text_module._RE_PAREN,
+        text_module._RE_MIDDOT,
+        text_module._RE_HYPHEN,
+        text_module._RE_SLASH,
+    ):
         expected = pattern.sub("", expected)
     assert text_module._raw_tokens(text) == text_module._RE_NON_WORD.sub(" ", expected).split()
