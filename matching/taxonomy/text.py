@@ -213,7 +213,21 @@ def fold_token(token: str) -> str:
     --------
     >>> [fold_token(t) for t in ["vendeuses", "conductrice", "employee", "commandes", "cheffe"]]
     ['vendeur', 'conducteur', 'employe', 'commande', 'chef']
+    >>> fold_token("arrivee")  # "arrivee" -> "arrive" -> "arrif": rules applied to a fixpoint
+    'arrif'
     """
+    # one pass of the rules may leave a token another rule folds ("augmentee" -> "augmente" ->
+    # "augment"): applied until nothing changes (at most a few passes), so that folding is
+    # idempotent and so is normalise_text
+    for _ in range(8):
+        folded = _fold_once(token)
+        if folded == token:
+            break
+        token = folded
+    return token
+
+
+def _fold_once(token: str) -> str:
     if (len(token) > 3 and token.endswith("s") and not token.endswith("ss")) or (
         len(token) > 4 and token.endswith("eaux")
     ):

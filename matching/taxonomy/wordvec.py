@@ -85,13 +85,23 @@ class TokenBatch:
     ----------
     texts : sequence of str
         The texts, normalised or not (each is passed through ``normalise_text``, as the
-        analysers do; normalised texts hit its cache).
+        analysers do).
+    normalised : sequence of bool, optional
+        Per text: it is an output of ``normalise_text`` (with its default arguments), which is
+        idempotent (Hypothesis-tested), so passing it through again would give it back: it is
+        only split. The others are normalised first.
     """
 
-    def __init__(self, texts: Sequence[str]):
+    def __init__(self, texts: Sequence[str], normalised: Sequence[bool] | None = None):
         self.n = len(texts)
         self.texts = list(texts)
-        self.tokens = [normalise_text(x).split() for x in texts]
+        if normalised is None:
+            self.tokens = [normalise_text(x).split() for x in texts]
+        else:
+            self.tokens = [
+                (x if ok else normalise_text(x)).split()
+                for x, ok in zip(texts, normalised, strict=True)
+            ]
         self._features: dict[Callable, tuple[list[str], np.ndarray]] = {}
 
     def features(self, func: Callable[[list[str]], list[str]]) -> tuple[list[str], np.ndarray]:

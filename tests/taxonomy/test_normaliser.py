@@ -551,6 +551,10 @@ def test_misspelt_words_are_corrected_to_the_closest_known_word():
     ]
     # too far, too short, or not a word: left as typed
     assert speller.correct(["teknissien", "dta", "x3 c++"]) == ["teknissien", "dta", "x3 c++"]
+    # a text without a corrected word comes back as the same object (the word features then
+    # know it is still normalised and only split it)
+    texts = ["carsite caces", "agent accueil"]
+    assert speller.correct(texts)[1] is texts[1]
 
 
 @given(st.lists(st.sampled_from([*SPELLER_WORDS, "de", "carsite", "zzzz", "agnet"]), max_size=6))

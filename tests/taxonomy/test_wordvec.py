@@ -70,6 +70,22 @@ def test_shared_tokens_give_the_vectorisers_own_result(word_vectorisers, batch):
         _same(wordvec.transform(vec, tokens), vec.transform(batch))
 
 
+@settings(max_examples=60, deadline=None)
+@given(batch=texts, flags=st.lists(st.booleans(), min_size=8, max_size=8))
+def test_texts_flagged_normalised_are_only_split_and_give_the_same_result(
+    word_vectorisers, batch, flags
+):
+    from matching.taxonomy.text import normalise_text
+
+    # a flagged text is an output of normalise_text: normalising it again gives it back
+    given_texts = [normalise_text(x) if f else x for x, f in zip(batch, flags, strict=False)]
+    plain = wordvec.TokenBatch(given_texts)
+    flagged = wordvec.TokenBatch(given_texts, flags[: len(given_texts)])
+    assert flagged.tokens == plain.tokens
+    for vec in word_vectorisers:
+        _same(wordvec.transform(vec, flagged), wordvec.transform(vec, plain))
+
+
 def test_an_unknown_analyser_falls_back_to_the_vectoriser():
     vec = TfidfVectorizer(analyzer=str.split).fit(CORPUS)
     batch = ["cariste entrepôt", ""]
