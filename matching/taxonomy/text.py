@@ -151,9 +151,12 @@ _GENDER_RULES: tuple[tuple[str, str, int], ...] = (
 _FEMININE_SUFFIX = (
     r"(?:e|es|s|x|se|ses|euse|euses|ere|eres|ne|nne|ve|ive|rice|trice|ice|te|le|lle|fe|ffe)"
 )
-#: Gender markers of vacancy titles: "(H/F)", "F/H", "h-f", and the three-letter forms of
-#: English-language and German-language vacancies ("F/H/X", "m/f/d", "m/w/d", "m/f/n").
-_RE_HF = re.compile(r"\(?\b[hfm]\s*[/.-]?\s*[hfmw](?:\s*[/.-]\s*[xdn])?\b\)?")
+#: Gender markers of vacancy titles: "(H/F)", "F/H", "h-f", and the forms of English- and
+#: German-language vacancies ("m/f", "F/H/X", "m/f/d", "m/w/d", "f/m/n"); "m" only with a
+#: separator ("5 mm" is millimetres).
+_RE_HF = re.compile(
+    r"\(?\b(?:[hf]\s*[/.-]?\s*[hf]|m\s*[/.-]\s*[fw]|f\s*[/.-]\s*m)(?:\s*[/.-]\s*[xdn])?\b\)?"
+)
 #: A feminine ending written after a slash ("Développeur/euse", "Coordinateur/trice").
 _RE_SLASH = re.compile(
     r"(?<=\w)\s?/\s?(?:e|es|euse|euses|se|rice|trice|ere|fe|ffe|ne|nne|ve|ive|ice|le|lle)\b"

@@ -38,6 +38,8 @@ from matching.taxonomy.text import (
         ("Chef(fe) de projet", "chef projet"),
         ("Chef.fe de projet", "chef projet"),
         ("Data Engineer (m/w/d)", "data engineer"),
+        ("Tech Lead (f/m/n)", "tech technicien technique lead"),
+        ("Tôles de 5 mm", "tole 5 mm"),
         ("Développeur Sénior", "developpeur"),
         ("Acheteur / Acheteuse junior", "acheteur"),
         ("Développeur PL/SQL", "developpeur plsql"),
