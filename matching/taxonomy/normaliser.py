@@ -706,7 +706,9 @@ FICHE_DOC_MAX_DF = 0.05
 def _group_pairs(rows, target, entry, prob, cosine):
     """Per (row, target) of the shortlist: best entry, max/sum of label probabilities, count,
     max cosine. Sorted by row then target."""
-    order = np.lexsort((-prob, target, rows))
+    # (row, target) as one integer key: one sort key fewer than (row, target, -prob)
+    pair = rows * (int(target.max()) + 1 if len(target) else 1) + target
+    order = np.lexsort((-prob, pair))
     r, t, e, p, c = rows[order], target[order], entry[order], prob[order], cosine[order]
     first = np.ones(len(r), dtype=bool)
     first[1:] = (r[1:] != r[:-1]) | (t[1:] != t[:-1])
@@ -958,7 +960,13 @@ def _sibling_tail(r, t, e, p, n_rows: int, top_k: int, keep: int, parent: np.nda
 def _top_k(r, t, e, p, n_rows: int, k: int):
     """The ``k`` best targets per row, rows ascending, scores descending (ties by target row),
     and the position of each kept pair in the input arrays."""
-    order = np.lexsort((t, -p, r))
+    key = r * (int(t.max()) + 1 if len(t) else 1) + t
+    if len(key) < 2 or bool((key[1:] >= key[:-1]).all()):
+        # already by row then target (stage 2's output): a stable sort on (row, -score) keeps
+        # the targets ascending within ties, one sort key fewer
+        order = np.lexsort((-p, r))
+    else:
+        order = np.lexsort((t, -p, r))
     r, t, e, p = r[order], t[order], e[order], p[order]
     starts = np.searchsorted(r, np.arange(n_rows))
     rank = np.arange(len(r)) - starts[r]

@@ -652,3 +652,48 @@ def test_a_batch_leaves_the_garbage_collector_as_it_found_it(toy_normaliser, mon
         assert not gc.isenabled()  # left off, as the caller had it
     finally:
         gc.enable()
+
+
+# --- sorting helpers: the one-key-fewer sorts equal the plain lexicographic ones -----------------
+_pairs = st.lists(
+    st.tuples(st.integers(0, 6), st.integers(0, 9), st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])),
+    max_size=60,
+)
+
+
+@given(_pairs, st.booleans())
+def test_top_k_equals_the_plain_three_key_sort(pairs, presorted):
+    from matching.taxonomy.normaliser import _top_k
+
+    if presorted:  # stage 2's output: by row, then target, each pair once
+        pairs = sorted({(r, t): p for r, t, p in pairs}.items())
+        pairs = [(r, t, p) for (r, t), p in pairs]
+    r = np.array([x[0] for x in pairs], dtype=np.int64)
+    t = np.array([x[1] for x in pairs], dtype=np.int64)
+    p = np.array([x[2] for x in pairs], dtype=np.float64)
+    e = np.arange(len(r), dtype=np.int64)
+    got = _top_k(r, t, e, p, 7, 3)
+    order = np.lexsort((t, -p, r))
+    rank = np.arange(len(r)) - np.searchsorted(r[order], np.arange(7))[r[order]]
+    keep = order[rank < 3]
+    for a, b in zip(got, (r[keep], t[keep], e[keep], p[keep], keep), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@given(_pairs)
+def test_group_pairs_equals_the_plain_three_key_sort(pairs):
+    from matching.taxonomy.normaliser import _group_pairs
+
+    r = np.array([x[0] for x in pairs], dtype=np.int64)
+    t = np.array([x[1] for x in pairs], dtype=np.int64)
+    p = np.array([x[2] for x in pairs], dtype=np.float64)
+    e = np.arange(len(r), dtype=np.int64)
+    got = _group_pairs(r, t, e, p, p)
+    order = np.lexsort((-p, t, r))
+    rs, ts, es, ps = r[order], t[order], e[order], p[order]
+    first = np.ones(len(rs), dtype=bool)
+    first[1:] = (rs[1:] != rs[:-1]) | (ts[1:] != ts[:-1])
+    np.testing.assert_array_equal(got[0], rs[first])
+    np.testing.assert_array_equal(got[1], ts[first])
+    np.testing.assert_array_equal(got[2], es[first])
+    np.testing.assert_array_equal(got[3], ps[first])
