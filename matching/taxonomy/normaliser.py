@@ -1604,6 +1604,8 @@ class Normaliser(BaseEstimator):
                 golds.append(int(g))
                 sets.append(f"{prefix} {noise}")
                 groups.append(group)
+        if kind == "skill":
+            self._keyword_phrases(tune_entries, pick, rng, phrases, golds, sets, groups)
         if kind == "occupation":
             # titles that ARE in the index, as typed (clean and with one noise): most real
             # traffic; without them the decisions would be calibrated on unseen titles only.
@@ -1648,6 +1650,30 @@ class Normaliser(BaseEstimator):
             np.asarray(sets, dtype=object),
             np.asarray(groups, dtype=np.int64),
         )
+
+    @staticmethod
+    def _keyword_phrases(entries: _Entries, pick, rng, phrases, golds, sets, groups) -> None:
+        """Skill tuning phrases as CVs write skills: one word of the label that the labels of
+        no other skill hold ("Microsoft Excel" written "Excel", "Sécurité alimentaire et
+        HACCP" written "HACCP"). Only words of one skill, so that the gold is not a guess; the
+        noised labels alone taught the models that a short phrase inside a long label is a
+        poor match (scores near 0 and "unknown" for "Excel")."""
+        owners: dict[str, int] = {}
+        for text, target in zip(entries.text, entries.target, strict=True):
+            for w in set(text.split()):
+                owners[w] = int(target) if owners.get(w, int(target)) == int(target) else -1
+        for group, i in enumerate(pick):
+            g = int(entries.target[i])
+            words = [
+                w
+                for w in dict.fromkeys(entries.text[i].split())
+                if len(w) >= 3 and w.isalpha() and owners.get(w) == g
+            ]
+            if words:
+                phrases.append(words[int(rng.integers(0, len(words)))])
+                golds.append(g)
+                sets.append("seen keyword")
+                groups.append(group)
 
     def _fit_profiles(self, referential: Any, job_titles: pd.DataFrame):
         occ = referential.occupations

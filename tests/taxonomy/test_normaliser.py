@@ -120,6 +120,36 @@ def test_skill_kind_returns_skill_codes(toy_normaliser, toy_referential):
     assert "chariot" in res.candidates[0].label.lower()
 
 
+def test_skill_keyword_tuning_phrases_are_words_of_one_skill_only():
+    from types import SimpleNamespace
+
+    entries = SimpleNamespace(
+        text=np.array(
+            ["microsoft excel", "utilisation tableur excel", "microsoft word", "haccp securite"],
+            dtype=object,
+        ),
+        target=np.array([0, 1, 2, 3]),
+    )
+    phrases, golds, sets, groups = [], [], [], []
+    rng = np.random.default_rng(0)
+    Normaliser._keyword_phrases(entries, np.arange(4), rng, phrases, golds, sets, groups)
+    # "excel" and "microsoft" belong to two skills each: never a keyword phrase
+    assert dict(zip(phrases, golds, strict=True)) == {
+        "utilisation" if "utilisation" in phrases else "tableur": 1,
+        "word": 2,
+        "haccp" if "haccp" in phrases else "securite": 3,
+    }
+    assert set(sets) == {"seen keyword"} and groups == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_skill_written_as_in_a_cv_is_found_not_unknown(full_normaliser):
+    for typed, word in (("Excel", "excel"), ("Word", "word"), ("HACCP", "haccp")):
+        res = full_normaliser.normalise(typed, kind="skill")
+        assert res.decision != "unknown", typed
+        assert word in res.candidates[0].label.lower(), (typed, res.candidates[0].label)
+
+
 def test_gibberish_is_unknown(toy_normaliser):
     assert toy_normaliser.normalise("qzxwv kjhgf").decision == "unknown"
 
