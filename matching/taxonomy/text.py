@@ -166,6 +166,15 @@ _RE_MIDDOT = re.compile(rf"(?<=\w)[·•‧∙.]{_FEMININE_SUFFIX}(?:[·•‧�
 _MIDDOTS = frozenset("·•‧∙.")
 _RE_HYPHEN = re.compile(r"(?<=\w)-(?:e|es|euse|se|rice|trice|ere|ne|nne|ve|ive)\b")
 _RE_PLSQL = re.compile(r"\bpl\s*/\s*sql\b")
+#: "permis B", "permis CE": a driving-licence category, written as the ROME savoirs write it
+#: ("Permis de conduire catégorie B") with the category as one token ("permisb": alone, "b"
+#: weighed nothing, "ce" and "de" are stop words, and "permis B" went to "Permis de conduire
+#: E"). The category DE only after "catégorie": "permis de conduire", "permis de construire".
+_PERMIS_CATEGORIES = "a1|a2|am|a|b1|be|b|c1e|c1|ce|c|d1e|d1|d|e"
+_RE_PERMIS = re.compile(
+    r"\bpermis\s+(?:de\s+conduire\s+)?"
+    rf"(?:categorie\s+(de|{_PERMIS_CATEGORIES})|({_PERMIS_CATEGORIES}))(?=$|[\s),;.:/|+-])"
+)
 _RE_NON_WORD = re.compile(r"[\W_]+")
 #: Combining marks of the "Combining Diacritical Marks" block (U+0300-U+036F) that
 #: ``unicodedata.combining`` counts as combining (not U+034F, the grapheme joiner).
@@ -250,6 +259,10 @@ def _raw_tokens(text: str) -> list[str]:
     if "pl" in text:
         # the language PL/SQL, not the driving licence "PL" (poids lourd) of the abbreviations
         text = _RE_PLSQL.sub("plsql", text)
+    if "permis" in text:
+        text = _RE_PERMIS.sub(
+            lambda m: f"permis de conduire categorie permis{m.group(1) or m.group(2)}", text
+        )
     text = _RE_HF.sub(" ", text)
     # each pattern needs its character: skip the pass without it (a third of the time)
     if "(" in text:

@@ -44,6 +44,13 @@ from matching.taxonomy.text import (
         ("Acheteur / Acheteuse junior", "acheteur"),
         ("Développeur PL/SQL", "developpeur plsql"),
         ("Chauffeur PL", "chauffeur pl poid lourd"),
+        ("permis B", "permi conduire categorie permisb"),
+        ("Permis de conduire catégorie B", "permi conduire categorie permisb"),
+        ("Permis CE", "permi conduire categorie permisce"),
+        ("Permis de conduire catégorie DE", "permi conduire categorie permisde"),
+        ("permis de conduire", "permi conduire"),
+        ("permis de construire", "permi construire"),
+        ("permis d'exploitation", "permi exploitation"),
     ],
 )
 def test_gendered_and_boilerplate_forms_meet(typed, expected):
