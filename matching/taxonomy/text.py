@@ -169,11 +169,12 @@ _RE_PLSQL = re.compile(r"\bpl\s*/\s*sql\b")
 #: "permis B", "permis CE": a driving-licence category, written as the ROME savoirs write it
 #: ("Permis de conduire catégorie B") with the category as one token ("permisb": alone, "b"
 #: weighed nothing, "ce" and "de" are stop words, and "permis B" went to "Permis de conduire
-#: E"). The category DE only after "catégorie": "permis de conduire", "permis de construire".
-_PERMIS_CATEGORIES = "a1|a2|am|a|b1|be|b|c1e|c1|ce|c|d1e|d1|d|e"
+#: E"). The categories DE and A only after "catégorie": "permis de conduire", "permis de
+#: construire", "permis à points".
+_PERMIS_CATEGORIES = "a1|a2|am|b1|be|b|c1e|c1|ce|c|d1e|d1|d|e"
 _RE_PERMIS = re.compile(
     r"\bpermis\s+(?:de\s+conduire\s+)?"
-    rf"(?:categorie\s+(de|{_PERMIS_CATEGORIES})|({_PERMIS_CATEGORIES}))(?=$|[\s),;.:/|+-])"
+    rf"(?:categorie\s+(de|a|{_PERMIS_CATEGORIES})|({_PERMIS_CATEGORIES}))(?=$|[\s),;.:/|+-])"
 )
 _RE_NON_WORD = re.compile(r"[\W_]+")
 #: Combining marks of the "Combining Diacritical Marks" block (U+0300-U+036F) that

@@ -51,6 +51,8 @@ from matching.taxonomy.text import (
         ("permis de conduire", "permi conduire"),
         ("permis de construire", "permi construire"),
         ("permis d'exploitation", "permi exploitation"),
+        ("Animateur de stages permis à points", "animateur stage permi point"),
+        ("Permis de conduire catégorie A", "permi conduire categorie permisa"),
     ],
 )
 def test_gendered_and_boilerplate_forms_meet(typed, expected):
