@@ -7,7 +7,6 @@ falls back or skips. Every test that uses the ``engine`` fixture is marked ``db`
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlalchemy import Engine, text
 from matching.config import PROJECT_DIR, get_settings
 from matching.store.db import make_engine, upgrade
 from matching.store.models import Base
+from matching.taxonomy.normaliser import _sources_fingerprint
 
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
 PG_URL = os.environ.get("PASSERELLE_TEST_DATABASE_URL")
@@ -39,10 +39,7 @@ def _shared_normaliser_cache(request, tmp_path_factory):
     (CI's SQLite then PostgreSQL runs), in pytest's cache folder, keyed by the normaliser's
     sources: fitting the full referential takes a minute or more, and every test's fresh data
     directory used to refit it. Tests of the cache itself pass their own ``cache_dir``."""
-    digest = hashlib.sha256()
-    for path in sorted((PROJECT_DIR / "matching" / "taxonomy").glob("*.py")):
-        digest.update(path.read_bytes())
-    key = digest.hexdigest()[:16]
+    key = _sources_fingerprint() or "unknown"  # the engine's own key of its cache files
     cache = getattr(request.config, "cache", None)
     root = Path(cache.mkdir("normaliser")) if cache else tmp_path_factory.mktemp("normaliser")
     for old in root.iterdir():  # caches of earlier versions of the sources

@@ -106,7 +106,7 @@ STOP_WORDS: frozenset[str] = frozenset(
 #: ("Planneur / Planneuse senior", "Acheteur / Acheteuse junior": each, without the word, is
 #: its own fiche's label or no label at all); kept there, they pulled "Développeur senior
 #: Java" to *Planneur stratégique*. Dropped like stop words, labels included; written as
-#: typed, folded below with :func:`fold_token` (and folded twice, see its rules).
+#: typed, folded below with :func:`fold_token`.
 VACANCY_WORDS: tuple[str, ...] = (
     "senior",
     "junior",
@@ -286,9 +286,7 @@ def _fold_expansion(expansion: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-STOP_WORDS = STOP_WORDS | frozenset(
-    f for w in VACANCY_WORDS for f in (w, fold_token(w), fold_token(fold_token(w)))
-)
+STOP_WORDS = STOP_WORDS | frozenset(f for w in VACANCY_WORDS for f in (w, fold_token(w)))
 
 _EXPANSIONS: dict[str, tuple[str, ...]] = {
     fold_token(k): _fold_expansion(v) for k, v in ABBREVIATIONS.items()
